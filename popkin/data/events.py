@@ -125,11 +125,13 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def expand_addl(frame: pd.DataFrame) -> pd.DataFrame:
+def expand_addl(frame: pd.DataFrame, blank: tuple[str, ...] = ()) -> pd.DataFrame:
     """Replace ADDL by explicit dose records at TIME + k*II, k = 1..ADDL.
 
     Generated records carry ROW = -1, SS = 0, ADDL = 0, MDV = 1 and the covariates
-    of their source record (then carried forward by ``pack``). Order: NONMEM gives an
+    of their source record, except the columns in ``blank``, left missing so that
+    ``pack`` carries forward the value in force at each implied dose's time (a
+    time-varying covariate that changed after the source record). Order: NONMEM gives an
     implied dose that falls at the same time as a data record *after* that record;
     the sort below keeps every data record's file order and places implied doses
     after data records of equal time.
@@ -137,6 +139,11 @@ def expand_addl(frame: pd.DataFrame) -> pd.DataFrame:
     frame = complete(frame).reset_index(drop=True)
     frame["_order"] = np.arange(len(frame), dtype=float)
     frame["_implied"] = 0
+    # A reset (EVID 3/4) may restart the clock (a new occasion at TIME 0): records after
+    # it form a new segment that must stay after the previous one, not be merged into it
+    # by the sort on TIME below. Implied doses inherit their source record's segment.
+    restart = (frame["TIME"] < frame.groupby("ID", sort=False)["TIME"].shift(1)) & frame["EVID"].isin([3, 4])
+    frame["_seg"] = restart.astype(int).groupby(frame["ID"], sort=False).cumsum()
     doses = frame[(frame["ADDL"].fillna(0) > 0) & frame["EVID"].isin([1, 4])]
     extra = []
     for idx, rec in doses.iterrows():
@@ -150,6 +157,8 @@ def expand_addl(frame: pd.DataFrame) -> pd.DataFrame:
         rep["MDV"] = 1
         rep["DV"] = np.nan
         rep["_implied"] = 1
+        for col in blank:
+            rep[col] = np.nan
         extra.append(rep)
     frame["ADDL"] = 0
     if extra:
@@ -158,8 +167,8 @@ def expand_addl(frame: pd.DataFrame) -> pd.DataFrame:
     # data records at the same time. Subjects keep their order of first appearance.
     first = {sid: k for k, sid in enumerate(pd.unique(frame["ID"]))}
     frame["_subj"] = frame["ID"].map(first)
-    frame = frame.sort_values(["_subj", "TIME", "_implied", "_order"], kind="stable")
-    return frame.drop(columns=["_order", "_implied", "_subj"]).reset_index(drop=True)
+    frame = frame.sort_values(["_subj", "_seg", "TIME", "_implied", "_order"], kind="stable")
+    return frame.drop(columns=["_order", "_implied", "_subj", "_seg"]).reset_index(drop=True)
 
 
 def pack(frame: pd.DataFrame, covariates: list[str] | tuple[str, ...] = ()) -> EventArrays:
@@ -169,8 +178,8 @@ def pack(frame: pd.DataFrame, covariates: list[str] | tuple[str, ...] = ()) -> E
     forward within a subject, and a subject's leading missing values take its first
     observed value. A covariate missing for every record of a subject stays NaN.
     """
-    frame = expand_addl(frame)
     covariates = tuple(covariates)
+    frame = expand_addl(frame, blank=covariates)
     for c in covariates:
         frame[c] = pd.to_numeric(frame[c], errors="coerce")
         frame[c] = frame.groupby("ID", sort=False)[c].transform(lambda s: s.ffill().bfill())
