@@ -117,12 +117,18 @@ class EventArrays:
 def complete(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill optional canonical columns with NONMEM defaults (a new frame)."""
     out = frame.copy()
-    for col, val in DEFAULTS.items():
-        if col not in out.columns:
-            out[col] = val
+    missing = {col: val for col, val in DEFAULTS.items() if col not in out.columns}
+    if missing:
+        out = out.assign(**missing)
     if "EVID" not in out.columns:
         out["EVID"] = np.where(out["AMT"].fillna(0) > 0, 1, 0)
     return out
+
+
+def _subject_codes(ids: pd.Series) -> np.ndarray:
+    """Each record's subject number, subjects numbered in order of first appearance."""
+    codes, _ = pd.factorize(ids, sort=False, use_na_sentinel=False)
+    return codes
 
 
 def expand_addl(frame: pd.DataFrame, blank: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -144,12 +150,16 @@ def expand_addl(frame: pd.DataFrame, blank: tuple[str, ...] = ()) -> pd.DataFram
     # by the sort on TIME below. Implied doses inherit their source record's segment.
     restart = (frame["TIME"] < frame.groupby("ID", sort=False)["TIME"].shift(1)) & frame["EVID"].isin([3, 4])
     frame["_seg"] = restart.astype(int).groupby(frame["ID"], sort=False).cumsum()
-    doses = frame[(frame["ADDL"].fillna(0) > 0) & frame["EVID"].isin([1, 4])]
-    extra = []
-    for idx, rec in doses.iterrows():
-        n, ii = int(rec["ADDL"]), float(rec["II"])
-        rep = frame.loc[[idx] * n].copy()
-        rep["TIME"] = rec["TIME"] + ii * np.arange(1, n + 1)
+    source = np.flatnonzero(((frame["ADDL"].fillna(0) > 0) & frame["EVID"].isin([1, 4])).to_numpy())
+    if len(source):
+        # all implied doses at once: source record j repeated ADDL_j times, k = 1..ADDL_j,
+        # in source order then k (the order a stable sort keeps among exact ties)
+        n = frame["ADDL"].to_numpy()[source].astype(np.int64)
+        take = np.repeat(source, n)
+        k = np.arange(1, len(take) + 1) - np.repeat(np.cumsum(n) - n, n)
+        ii = frame["II"].to_numpy(dtype=float)[take]
+        rep = frame.take(take)
+        rep["TIME"] = frame["TIME"].to_numpy()[take] + ii * k
         rep["EVID"] = 1
         rep["SS"] = 0
         rep["ADDL"] = 0
@@ -159,14 +169,13 @@ def expand_addl(frame: pd.DataFrame, blank: tuple[str, ...] = ()) -> pd.DataFram
         rep["_implied"] = 1
         for col in blank:
             rep[col] = np.nan
-        extra.append(rep)
-    frame["ADDL"] = 0
-    if extra:
-        frame = pd.concat([frame, *extra], ignore_index=True)
+        frame["ADDL"] = 0
+        frame = pd.concat([frame, rep], ignore_index=True)
+    else:
+        frame["ADDL"] = 0
     # Within a subject: by time; data records keep file order; implied doses after
     # data records at the same time. Subjects keep their order of first appearance.
-    first = {sid: k for k, sid in enumerate(pd.unique(frame["ID"]))}
-    frame["_subj"] = frame["ID"].map(first)
+    frame["_subj"] = _subject_codes(frame["ID"])
     frame = frame.sort_values(["_subj", "_seg", "TIME", "_implied", "_order"], kind="stable")
     return frame.drop(columns=["_order", "_implied", "_subj", "_seg"]).reset_index(drop=True)
 
@@ -180,41 +189,47 @@ def pack(frame: pd.DataFrame, covariates: list[str] | tuple[str, ...] = ()) -> E
     """
     covariates = tuple(covariates)
     frame = expand_addl(frame, blank=covariates)
-    for c in covariates:
-        frame[c] = pd.to_numeric(frame[c], errors="coerce")
-        frame[c] = frame.groupby("ID", sort=False)[c].transform(lambda s: s.ffill().bfill())
+    if covariates:
+        names = list(dict.fromkeys(covariates))
+        for c in names:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce")
+        filled = frame.groupby("ID", sort=False)[names].ffill()
+        frame[names] = filled.groupby(frame["ID"], sort=False).bfill()
 
+    # every record's subject (order of first appearance) and position within it; the
+    # frame is sorted by subject, so positions run 0..k-1 in record order
     ids = tuple(pd.unique(frame["ID"]))
-    groups = [g for _, g in frame.groupby("ID", sort=False)]
-    n, e, c = len(groups), max(len(g) for g in groups), len(covariates)
+    subj = _subject_codes(frame["ID"])
+    pos = frame.groupby("ID", sort=False).cumcount().to_numpy()
+    counts = np.bincount(subj)
+    n, e, c = len(ids), int(counts.max()), len(covariates)
+    last = (np.arange(n), counts - 1)          # each subject's last real record
 
-    def blank(fill, dtype):
-        return np.full((n, e), fill, dtype=dtype)
+    def scatter(values, fill, dtype):
+        out = np.full((n, e), fill, dtype=dtype)
+        out[subj, pos] = values
+        return out
 
-    time, amt, rate, ii = (blank(0.0, np.float64) for _ in range(4))
-    dv, lloq = blank(np.nan, np.float64), blank(np.nan, np.float64)
-    evid, cmt, ss, row = blank(2, np.int32), blank(1, np.int32), blank(0, np.int32), blank(-1, np.int32)
-    mask, obs, blq = blank(False, bool), blank(False, bool), blank(False, bool)
+    mask = scatter(True, False, bool)
+    time = scatter(frame["TIME"].to_numpy(float), 0.0, np.float64)
+    time = np.where(mask, time, time[last][:, None])
+    evid_col = frame["EVID"]
+    evid = scatter(evid_col.to_numpy(int), 2, np.int32)
+    cmt = scatter(frame["CMT"].fillna(1).to_numpy(int), 1, np.int32)
+    amt = scatter(frame["AMT"].fillna(0).to_numpy(float), 0.0, np.float64)
+    rate = scatter(frame["RATE"].fillna(0).to_numpy(float), 0.0, np.float64)
+    ii = scatter(frame["II"].fillna(0).to_numpy(float), 0.0, np.float64)
+    ss = scatter(frame["SS"].fillna(0).to_numpy(int), 0, np.int32)
+    is_obs = (evid_col.to_numpy() == 0) & (frame["MDV"].fillna(0).to_numpy() == 0)
+    obs = scatter(is_obs, False, bool)
+    dv = scatter(frame["DV"].to_numpy(float), np.nan, np.float64)
+    blq = scatter(frame["BLQ"].fillna(0).to_numpy(float) > 0, False, bool)
+    lloq = scatter(frame["LLOQ"].to_numpy(float), np.nan, np.float64)
+    row = scatter(frame["ROW"].fillna(-1).to_numpy(int), -1, np.int32)
     cov = np.full((n, e, c), np.nan)
-    for i, g in enumerate(groups):
-        k = len(g)
-        time[i, :k] = g["TIME"].to_numpy(float)
-        time[i, k:] = time[i, k - 1]
-        evid[i, :k] = g["EVID"].to_numpy(int)
-        cmt[i, :k] = g["CMT"].fillna(1).to_numpy(int)
-        amt[i, :k] = g["AMT"].fillna(0).to_numpy(float)
-        rate[i, :k] = g["RATE"].fillna(0).to_numpy(float)
-        ii[i, :k] = g["II"].fillna(0).to_numpy(float)
-        ss[i, :k] = g["SS"].fillna(0).to_numpy(int)
-        mask[i, :k] = True
-        obs[i, :k] = (g["EVID"].to_numpy() == 0) & (g["MDV"].fillna(0).to_numpy() == 0)
-        dv[i, :k] = g["DV"].to_numpy(float)
-        blq[i, :k] = g["BLQ"].fillna(0).to_numpy(float) > 0
-        lloq[i, :k] = g["LLOQ"].to_numpy(float)
-        row[i, :k] = g["ROW"].fillna(-1).to_numpy(int)
-        if c:
-            cov[i, :k] = g[list(covariates)].to_numpy(float)
-            cov[i, k:] = cov[i, k - 1]
+    if c:
+        cov[subj, pos] = frame[list(covariates)].to_numpy(float)
+        cov = np.where(mask[..., None], cov, cov[last][:, None, :])
     dv = np.where(obs, dv, np.nan)
     arrays = dict(time=time, evid=evid, cmt=cmt, amt=amt, rate=rate, ii=ii, ss=ss, mask=mask,
                   obs=obs, dv=dv, blq=blq, lloq=lloq, row=row, cov=cov)
