@@ -1,0 +1,399 @@
+"""The event engine: NONMEM event records -> compartment amounts and predictions.
+
+``solve(model, events, p)`` and ``predict(model, events, p)`` work on ONE subject
+(``EventArrays`` without the subject axis: ``events.subject(i)`` or inside ``vmap``);
+``solve_population`` / ``predict_population`` vmap them over subjects. All are
+jittable, vmappable and differentiable in every parameter.
+
+How a subject is processed (NONMEM/PREDPP semantics):
+
+* The timeline has 3E slots: the E records, and a pool of 2E *generated* events:
+  dose landings (TIME + ALAG<n>), infusion ends (landing + duration) and the ends of
+  infusions that were already running at a steady-state record (SS infusions longer
+  than II, or lagged). Generated events are assigned to pool slots with a cumulative
+  sum, so a record that needs none leaves room for one that needs several. If a
+  subject needs more than 2E generated events (only possible with SS infusions far
+  longer than II and few other records) its predictions are NaN.
+* Slots are sorted by time, then: generated events that fall at the time of a record
+  come *before* it (a lagged dose landing at an observation time is included in that
+  observation); records keep their order; a record's own un-lagged dose lands right
+  after the record. One ``lax.scan`` advances the amounts between consecutive slots
+  (``model.advance`` with the running infusion rates) and applies each slot's event.
+* The value reported for a record is the state at its time after processing the
+  record: after generated events at that time, a reset, a steady state, and the
+  record's own un-lagged bolus (a dose record into the central compartment reports the
+  post-dose concentration, as NONMEM's $ERROR sees A() after the dose; nmtest has no
+  record that tells the two apart). Lagged doses land later, so an SS record with ALAG
+  reports the steady state at its own time.
+* Parameters given per record ``[E]`` apply as in NONMEM: record j's values govern the
+  interval ending at record j (generated events use those of the next record); a dose
+  uses its own record's F<n>, ALAG<n>, R<n>, D<n> and, for SS, its own record's values.
+* F with RATE > 0 keeps the rate and changes the duration (F*AMT/RATE); RATE = -1 takes
+  the rate from R<n>, RATE = -2 the duration from D<n>.
+* EVID 3 resets the amounts to ``model.initial(p)`` and stops infusions; EVID 4 resets
+  and doses. SS = 1 resets and sets the periodic steady state of the dose (bolus,
+  infusion shorter or longer than II, with lag); AMT = 0 with RATE > 0 is the constant
+  infusion steady state (the infusion then continues); SS = 2 adds the steady state to
+  the current state.
+* Steady state, linear models: with Phi the one-interval propagator (``advance`` on the
+  basis vectors) and y the state after one interval from zero with the dose,
+  x = (I - Phi)^{-1} y exactly. Nonlinear models: Newton's method on x = M(x), M the
+  one-interval map, iterated without derivatives to a relative tolerance of
+  1e-10 (float64; 1e-5 float32, at most 100 iterations), followed by one Newton step
+  that carries the derivatives (exact implicit differentiation at the fixed point).
+  For the constant-infusion steady state the map covers 24 h (any interval gives the
+  same fixed point).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from popkin.pk.model import initial_state, n_compartments, observe, resolve_parameters
+
+CONSTANT_INFUSION_TAU = 24.0  # h: interval of the one-interval map for AMT=0, RATE>0, SS
+_NEWTON_MAX_ITER = 100
+
+# kinds of timeline slots
+_RECORD, _LANDING, _END, _TAIL, _PENDING, _PENDING_END, _UNUSED = 0, 1, 2, 3, 4, 5, 6
+
+
+# ----------------------------------------------------------------------------- public
+
+def solve(model, events, p, *, steady_state: bool | None = None):
+    """Compartment amounts at every record, shape ``(E, n_cmt)``, for one subject.
+
+    events: ``EventArrays`` of one subject (arrays of shape ``(E,)``).
+    p: parameter name -> scalar or ``(E,)`` array (units: h, L, L/h, amount/h).
+    steady_state: whether any record may have SS > 0. ``None`` decides from the data
+    when it is concrete and assumes True under tracing; False skips the SS machinery
+    (SS flags are then ignored), which makes large simulations without SS cheaper.
+    """
+    return _run(model, events, p, _ss_flag(events, steady_state))[0]
+
+
+def predict(model, events, p, *, steady_state: bool | None = None):
+    """Model prediction at every record, shape ``(E,)``: ``model.observe`` at the record.
+
+    The state used is the one ``solve`` reports; CMT of the record selects the output
+    for models with several (PK/PD).
+    """
+    amounts, pp, n = _run(model, events, p, _ss_flag(events, steady_state))
+    cmt = events.cmt.astype(jnp.int32)
+    return jax.vmap(lambda x, q, c: observe(model, x, q, c))(amounts, pp, cmt)
+
+
+def solve_population(model, events, params, *, steady_state: bool | None = None):
+    """``solve`` for every subject: amounts ``(N, E, n_cmt)``.
+
+    params: name -> scalar (shared), ``(N,)`` (per subject) or ``(N, E)`` (per record).
+    """
+    flag = _ss_flag(events, steady_state)
+    return jax.vmap(lambda ev, q: solve(model, ev, q, steady_state=flag))(
+        events, _per_subject(params, events))
+
+
+def predict_population(model, events, params, *, steady_state: bool | None = None):
+    """``predict`` for every subject: ``(N, E)``. See ``solve_population``."""
+    flag = _ss_flag(events, steady_state)
+    return jax.vmap(lambda ev, q: predict(model, ev, q, steady_state=flag))(
+        events, _per_subject(params, events))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _ss_flag(events, flag):
+    if flag is not None:
+        return bool(flag)
+    if isinstance(events.ss, jax.core.Tracer):
+        return True
+    return bool(np.any(np.asarray(events.ss) > 0))
+
+
+def _per_subject(params, events):
+    n = events.time.shape[0]
+    e = events.time.shape[1]
+    out = {}
+    for name, v in params.items():
+        v = jnp.asarray(v, dtype=events.time.dtype)
+        if v.ndim == 0:
+            v = jnp.broadcast_to(v, (n,))
+        elif v.shape not in ((n,), (n, e)):
+            raise ValueError(f"parameter {name} has shape {v.shape}; expected (), ({n},) or ({n}, {e})")
+        out[name] = v
+    return out
+
+
+def _modifier(pp, prefix, c, default):
+    """F<n>/ALAG<n>/R<n>/D<n> of each record's compartment (0-based ``c``), ``default``
+    for compartments without one."""
+    out = jnp.full(c.shape, default, dtype=next(iter(pp.values())).dtype if pp else float)
+    for name, value in pp.items():
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            out = jnp.where(c == int(name[len(prefix):]) - 1, value, out)
+    return out
+
+
+def _run(model, ev, p, with_ss):
+    n = n_compartments(model)
+    dtype = ev.time.dtype
+    e = ev.time.shape[0]
+    p = resolve_parameters(model, p)
+    pp = {k: jnp.broadcast_to(jnp.asarray(v, dtype), (e,)) for k, v in p.items()}
+    j = jnp.arange(e)
+
+    # ---- per-record dosing quantities (NONMEM semantics) ----
+    evid, ss, rate_code = ev.evid, ev.ss, ev.rate
+    c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
+    onehot = jax.nn.one_hot(c, n, dtype=dtype)                               # (E, n)
+    is_dose = ev.mask & ((evid == 1) | (evid == 4))
+    F = _modifier(pp, "F", c, 1.0)
+    lag = _modifier(pp, "ALAG", c, 0.0)
+    Rmod = _modifier(pp, "R", c, jnp.nan)
+    Dmod = _modifier(pp, "D", c, jnp.nan)
+    amount = F * ev.amt
+    infusion = is_dose & (rate_code != 0)
+    const_inf = infusion & (ss > 0) & (ev.amt == 0) & (rate_code > 0) & with_ss
+    # safe divisors: records that do not use them see 1 (no NaN in any gradient)
+    R = jnp.where(rate_code > 0, rate_code,
+                  jnp.where(rate_code == -1, Rmod,
+                            jnp.where(rate_code == -2, amount / jnp.where(rate_code == -2, Dmod, 1.0), 1.0)))
+    R = jnp.where(infusion, R, 1.0)
+    dur = jnp.where(rate_code == -2, Dmod, amount / jnp.where(R != 0, R, 1.0))
+    dur = jnp.where(infusion & ~const_inf, dur, 0.0)
+    bolus = is_dose & (rate_code == 0)
+    lands = (bolus | infusion) & ~const_inf
+    landing_time = ev.time + lag
+
+    # ---- steady state per record (vectorised over records, outside the scan) ----
+    ss_dose = with_ss & is_dose & (ss > 0) & ((ev.ii > 0) | const_inf) & (ev.amt >= 0)
+    ii_safe = jnp.where(ss_dose & ~const_inf, ev.ii, 1.0)
+    # ALAG > II at steady state: the regimen's doses land at T + ALAG - k*II; those at
+    # or before T make up the steady state at T (phase from ALAG modulo II, in (0, II]),
+    # those after T ("pending", k = 1..ceil(ALAG/II) - 1) land as generated events.
+    # (NONMEM 7.4 instead integrates backwards from T + ALAG; see docs.)
+    n_pending = jnp.where(ss_dose & lands, jnp.maximum(jnp.ceil(lag / ii_safe) - 1, 0), 0).astype(jnp.int32)
+    lag_ss = lag - ii_safe * n_pending
+    if with_ss:
+        x_ss, n_running = _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf,
+                                         R, dur, ii_safe, lag_ss, ss_dose)
+    else:
+        x_ss, n_running = jnp.zeros((e, n), dtype), jnp.zeros((e,), jnp.int32)
+
+    # ---- generated events into the pool of 2E slots ----
+    # Each record owns up to five streams of events (columns of `count`); the streams of
+    # all records are laid end to end in the pool with a cumulative sum.
+    timed_inf = infusion & ~const_inf
+    count = jnp.stack([lands, timed_inf, jnp.where(ss_dose & timed_inf, n_running, 0),
+                       n_pending, jnp.where(timed_inf, n_pending, 0)], axis=1).astype(jnp.int32).reshape(-1)
+    cum = jnp.cumsum(count)
+    g = jnp.arange(2 * e)
+    seg = jnp.clip(jnp.searchsorted(cum, g, side="right"), 0, 5 * e - 1)
+    used = g < cum[-1]
+    src, stream = seg // 5, seg % 5
+    k = (g - (cum - count)[seg] + 1).astype(dtype)  # 1-based index within the stream
+    kind = jnp.where(used, jnp.asarray([_LANDING, _END, _TAIL, _PENDING, _PENDING_END])[stream], _UNUSED)
+    t0, ii_src = ev.time[src], ii_safe[src]
+    gen_time = jnp.select(
+        [stream == 0, stream == 1, stream == 2, stream == 3],
+        [landing_time[src], landing_time[src] + dur[src],
+         t0 + lag_ss[src] + dur[src] - k * ii_src, landing_time[src] - k * ii_src],
+        landing_time[src] - k * ii_src + dur[src])
+    overflow = cum[-1] > 2 * e
+
+    # ---- all slots, sorted ----
+    slot_time = jnp.concatenate([ev.time, gen_time])
+    slot_kind = jnp.concatenate([jnp.full((e,), _RECORD), kind])
+    slot_src = jnp.concatenate([j, src])
+    used_all = jnp.concatenate([jnp.ones((e,), bool), used])
+    t_max = jnp.max(jnp.where(used_all, slot_time, -jnp.inf))
+    slot_time = jnp.where(used_all, slot_time, t_max)
+    at_own_time = slot_time == ev.time[slot_src]
+    group = jnp.where(~used_all, 2, jnp.where((slot_kind == _RECORD) | ((slot_kind == _LANDING) & at_own_time), 1, 0))
+    sub = jnp.where(slot_kind == _RECORD, 0, jnp.where(slot_kind == _LANDING, 1, 2))
+    rank = (group * (4 * e) + 4 * slot_src + sub).astype(jnp.int32)
+    # time restarts after a reset with a decreasing TIME (a new occasion): a segment
+    # counter keeps the occasions in record order, as popkin.data.events does
+    prev_time = jnp.concatenate([ev.time[:1], ev.time[:-1]])
+    restart = ev.mask & ((evid == 3) | (evid == 4)) & (ev.time < prev_time)
+    segment = jnp.cumsum(restart.astype(jnp.int32))
+    order = jnp.lexsort((rank, slot_time, segment[slot_src]))
+    pos = jnp.zeros(3 * e, jnp.int32).at[order].set(jnp.arange(3 * e, dtype=jnp.int32))
+
+    record_pos = pos[:e]
+
+    s_kind, s_src, s_time = slot_kind[order], slot_src[order], slot_time[order]
+    # interval parameters: those of the next data record (ROW >= 0) at or after this
+    # position, as NONMEM calls $PK only at data records (not at implied ADDL doses).
+    # Records are sorted in record order, so the number of record slots before a
+    # position is the index of the next record.
+    rec_flag = (s_kind == _RECORD).astype(jnp.int32)
+    data_rec = ev.mask & (ev.row >= 0)
+    data_rec = jnp.where(jnp.any(data_rec), data_rec, ev.mask)   # regimens: all generated
+    last_data = jnp.max(jnp.where(data_rec, j, 0))
+    next_data = lax.cummin(jnp.where(data_rec, j, e), reverse=True)
+    q = jnp.minimum(next_data[jnp.minimum(jnp.cumsum(rec_flag) - rec_flag, e - 1)], last_data)
+    p_slot = {k: v[q] for k, v in pp.items()}
+
+    is_rec = s_kind == _RECORD
+    reset = is_rec & ev.mask[s_src] & ((evid[s_src] == 3) | (evid[s_src] == 4) | ((ss[s_src] == 1) & ss_dose[s_src]))
+    ss_here = is_rec & ss_dose[s_src]
+    ss_set = ss_here & (ss[s_src] == 1)
+    xss = jnp.where(ss_here[:, None], x_ss[s_src], 0.0)
+    oh = onehot[s_src]
+    running = n_running[s_src].astype(dtype)
+    rate_ss = jnp.where((ss_here & infusion[s_src])[:, None], (running * R[s_src])[:, None] * oh, 0.0)
+    is_land = (s_kind == _LANDING) | (s_kind == _PENDING)
+    dx = jnp.where((is_land & bolus[s_src])[:, None], amount[s_src][:, None] * oh, 0.0)
+    # a generated event belongs to its dose record; a reset after that record cancels it
+    # (pending lagged doses, running infusions)
+    rate_on = jnp.where((is_land & infusion[s_src])[:, None], R[s_src][:, None] * oh, 0.0)
+    is_stop = (s_kind == _END) | (s_kind == _TAIL) | (s_kind == _PENDING_END)
+    rate_off = jnp.where(is_stop[:, None], R[s_src][:, None] * oh, 0.0)
+    started = jnp.where(is_rec, -1, record_pos[s_src])
+
+    x0 = initial_state(model, {k: v[0] for k, v in p_slot.items()}).astype(dtype)
+    carry0 = (x0, jnp.zeros(n, dtype), jnp.int32(-1), s_time[0])
+
+    def step(carry, s):
+        x, rate, last_reset, t_prev = carry
+        t, ps, i, rs, sset, xs, d, ron, rss, roff, st = s
+        dt = jnp.where(t >= t_prev, t - t_prev, 0.0)  # 0 where the clock restarts
+        x = model.advance(x, rate, dt, ps)
+        x = jnp.where(rs, initial_state(model, ps).astype(dtype), x)
+        rate = jnp.where(rs, 0.0, rate)
+        last_reset = jnp.where(rs, i, last_reset)
+        x = jnp.where(sset, xs, x + xs)
+        live = st >= last_reset
+        x = x + jnp.where(live, d, 0.0)
+        rate = rate + rss + jnp.where(live, ron - roff, 0.0)
+        return (x, rate, last_reset, t), x
+
+    xs = (s_time, p_slot, jnp.arange(3 * e, dtype=jnp.int32), reset, ss_set, xss, dx, rate_on,
+          rate_ss, rate_off, started)
+    _, states = lax.scan(step, carry0, xs)
+    # a dose record reports the state after its own un-lagged dose (see module docstring)
+    own = (cum - count).reshape(e, 5)[:, 0]
+    own_pos = pos[e + jnp.clip(own, 0, 2 * e - 1)]
+    out_pos = jnp.where(lands & (landing_time == ev.time) & (own < 2 * e), own_pos, record_pos)
+    amounts = states[out_pos]
+    amounts = jnp.where(overflow, jnp.nan, amounts)
+    return amounts, pp, n
+
+
+def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose):
+    """Per record: state at the record time under the steady state of its dose, and the
+    number of earlier infusions of that regimen still running then (their rate is added
+    at the record and each gets an end event)."""
+    dtype = amount.dtype
+    # safe inputs for records that are not SS doses (their results are discarded)
+    ii = jnp.where(ss_dose & ~const_inf, ii, 1.0)
+    b = jnp.where(ss_dose & bolus, amount, 0.0)
+    rin = jnp.where(ss_dose & infusion, R, 0.0)
+    dur = jnp.where(ss_dose & infusion & ~const_inf, dur, 0.0)
+    lag = jnp.where(ss_dose & ~const_inf, jnp.clip(lag, 0.0, ii), 0.0)  # lag in [0, II] here
+    nfull = jnp.floor(dur / ii)
+    rem = dur - nfull * ii
+    n_running = jnp.where(ss_dose & infusion & ~const_inf,
+                          jnp.ceil((dur + lag) / ii) - 1, 0).astype(jnp.int32)
+
+    def one(pj, e_c, b, rin, nfull, rem, ii, lag, cinf, active):
+        tau = jnp.where(cinf, CONSTANT_INFUSION_TAU, ii)
+        s = ii - lag  # from the previous landing (record time - II + ALAG) to the record
+        if model.linear:
+            x_star, x_t = _linear_steady_state(model, pj, e_c, b, rin, nfull, rem, tau, s, cinf, active)
+        else:
+            args = (pj, e_c, b, rin, nfull, rem, ii, cinf)
+            x_star = _fixed_point(lambda x, a: _period(model, x, a), initial_state(model, pj).astype(dtype), args)
+            x_t = model.advance(x_star + b * e_c, rin * (nfull + 1) * e_c, jnp.minimum(s, rem), pj)
+            x_t = model.advance(x_t, rin * nfull * e_c, jnp.maximum(s - rem, 0.0), pj)
+        x = jnp.where(cinf, x_star, x_t)
+        return jnp.where(active, x, 0.0)
+
+    x = jax.vmap(one)(pp, onehot, b, rin, nfull, rem, ii, lag, const_inf, ss_dose)
+    return x, n_running
+
+
+def _linear_steady_state(model, p, e_c, b, rin, nfull, rem, tau, s, cinf, active):
+    """Steady state of a linear model: (x_star, x_t).
+
+    x_star: the state just before a dose lands, x_star = (I - Phi)^{-1} y with Phi the
+    zero-input propagator over one interval and y one interval from zero with the dose.
+    x_t: the state s hours after a landing, Phi_s x_star + z (z: s hours from zero with
+    the dose). All four are two-stage advances; they run as one batch of 2n + 2 lanes
+    through one ``lax.scan`` of two steps, so the model's ``advance`` appears once in
+    the compiled program."""
+    n = e_c.shape[0]
+    dtype = e_c.dtype
+    eye = jnp.eye(n, dtype=dtype)
+    zero = jnp.zeros((n, n), dtype)
+    first, second = rin * (nfull + 1) * e_c, jnp.where(cinf, 0.0, rin * nfull) * e_c
+    # lanes: Phi columns (n), Phi_s columns (n), y, z
+    x0 = jnp.concatenate([eye, eye, (b * e_c)[None], (b * e_c)[None]])
+    r1 = jnp.concatenate([zero, zero, first[None], first[None]])
+    r2 = jnp.concatenate([zero, zero, second[None], second[None]])
+    dt_y1 = jnp.where(cinf, tau, rem)
+    dt_y2 = jnp.where(cinf, 0.0, tau - rem)
+    dt_z1, dt_z2 = jnp.minimum(s, rem), jnp.maximum(s - rem, 0.0)
+    d1 = jnp.concatenate([jnp.full(n, tau), jnp.full(n, s), dt_y1[None], dt_z1[None]])
+    d2 = jnp.concatenate([jnp.zeros(n, dtype), jnp.zeros(n, dtype), dt_y2[None], dt_z2[None]])
+    step = jax.vmap(lambda x, r, dt: model.advance(x, r, dt, p))
+
+    def stage(x, inputs):
+        r, dt = inputs
+        return step(x, r, dt), None
+
+    out, _ = lax.scan(stage, x0, (jnp.stack([r1, r2]), jnp.stack([d1, d2])))
+    phi, phi_s, y, z = out[:n].T, out[n:2 * n].T, out[2 * n], out[2 * n + 1]
+    phi = jnp.where(active, phi, 0.0)  # a benign system for records that are not SS doses
+    x_star = jnp.linalg.solve(eye - phi, y)
+    return x_star, phi_s @ x_star + z
+
+
+def _period(model, x, args):
+    """One dosing interval of a steady-state regimen, from just before a dose lands.
+
+    With a duration dur = nfull*II + rem, nfull + 1 infusions run during the first rem
+    hours and nfull afterwards. For the constant-infusion steady state (cinf) the map
+    is CONSTANT_INFUSION_TAU hours of the constant rate."""
+    p, e_c, b, rin, nfull, rem, ii, cinf = args
+    x = model.advance(x + b * e_c, rin * (nfull + 1) * e_c,
+                      jnp.where(cinf, CONSTANT_INFUSION_TAU, rem), p)
+    return model.advance(x, rin * nfull * e_c, jnp.where(cinf, 0.0, ii - rem), p)
+
+
+def _fixed_point(m, x0, args):
+    """Solve x = m(x, args) for a nonlinear model.
+
+    Newton's method without derivatives (stop_gradient) until the step is below
+    1e-10 (float64; 1e-5 float32) relative to the state, at most 100 iterations; then
+    one more Newton step with derivatives: at the fixed point its derivative is the
+    implicit-function derivative -(dG/dx)^{-1} dG/dargs, G(x) = m(x) - x."""
+    dtype = x0.dtype
+    tol = 1e-10 if dtype == jnp.float64 else 1e-5
+    eye = jnp.eye(x0.shape[0], dtype=dtype)
+
+    fixed = jax.tree_util.tree_map(jax.lax.stop_gradient, args)
+
+    def jacobian(x):  # d(m(x) - x)/dx without derivatives w.r.t. the arguments; reverse
+        return jax.jacrev(m)(x, fixed) - eye  # mode, as ODE solvers' adjoints are custom_vjp
+
+    def cond(state):
+        x, dx, k = state
+        return (k < _NEWTON_MAX_ITER) & (jnp.max(jnp.abs(dx)) > tol * (1.0 + jnp.max(jnp.abs(x))))
+
+    def body(state):
+        x, _, k = state
+        xn = x - jnp.linalg.solve(jacobian(x), m(x, fixed) - x)
+        return xn, xn - x, k + 1
+
+    start = m(jax.lax.stop_gradient(x0), fixed)
+    x, _, _ = lax.while_loop(cond, body, (start, jnp.full_like(start, jnp.inf), 0))
+    x = jax.lax.stop_gradient(x)
+    # one Newton step with derivatives: at the fixed point its derivative w.r.t. args is
+    # (I - dm/dx)^{-1} dm/dargs, the implicit-function derivative (the Jacobian is held
+    # fixed: its own derivative multiplies m(x) - x = 0)
+    return x - jnp.linalg.solve(jax.lax.stop_gradient(jacobian(x)), m(x, args) - x)

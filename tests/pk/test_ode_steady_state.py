@@ -1,0 +1,121 @@
+"""Steady state of nonlinear (Michaelis-Menten) ODE models through the engine's generic
+nonlinear SS path: the SS=1 state must equal the long-run limit of repeated dosing.
+
+Reference: the same regimen given 200 times (ADDL=199) and observed in the last
+interval. The dosing rates (5 to 8.3 mg/h) are 40-70% of VM = 12 mg/h, so elimination
+is well into saturation (C up to ~6 mg/L against KM = 2 mg/L); the linearised
+elimination rate VM KM / (V (KM + C)^2) stays >= 0.025/h, so after 200 x 8-12 h (at
+least 1600 h) the transient is below e^-40: the repeated-dosing
+values are the limit to machine precision, and 1e-6 relative (the task's bar) measures
+the SS solver (Newton on the one-interval map, tolerance 1e-10) plus the ODE solve
+(rtol 1e-8 per step, 200 intervals).
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import diffrax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from popkin.data.events import pack  # noqa: E402
+from popkin.pk.engine import predict_population  # noqa: E402
+from popkin.pk.ode import ODEOptions  # noqa: E402
+from popkin.pk.ode_models import CompartmentODE  # noqa: E402
+
+N_INTERVALS = 200
+# (name, CMT, AMT, RATE, II): oral bolus, IV bolus, short infusion (2 h), infusion
+# longer than the interval (15 h over II = 12 h: two overlap), constant infusion.
+REGIMENS = [
+    ("oral bolus", 1, 100.0, 0.0, 12.0),
+    ("IV bolus", 2, 60.0, 0.0, 8.0),
+    ("short infusion", 2, 100.0, 50.0, 12.0),
+    ("infusion longer than II", 2, 90.0, 6.0, 12.0),
+    ("constant infusion", 2, 0.0, 5.0, 0.0),
+]
+OFFSETS = np.array([0.25, 1.5, 3.0, 5.0, 7.9])  # observation times after the SS dose (h), < II
+PARAMS = dict(VM=12.0, KM=2.0, V=15.0, KA=1.1)  # dose rates 5-8.3 mg/h < VM
+
+
+def ss_and_repeated_frame() -> pd.DataFrame:
+    """Subjects 0..4: one SS=1 record then observations; subjects 5..9: the same dose
+    given N_INTERVALS times (ADDL) and observed at the same offsets into the last interval
+    (the constant infusion runs 2400 h before the observations)."""
+    rows = []
+    for i, (_, cmt, amt, rate, ii) in enumerate(REGIMENS):
+        rows.append(dict(ID=i, TIME=0.0, EVID=1, AMT=amt, CMT=cmt, RATE=rate, II=ii, ADDL=0, SS=1))
+        rows += [dict(ID=i, TIME=t, EVID=0, CMT=2) for t in OFFSETS]
+        j = i + len(REGIMENS)
+        if amt > 0:
+            rows.append(dict(ID=j, TIME=0.0, EVID=1, AMT=amt, CMT=cmt, RATE=rate, II=ii,
+                             ADDL=N_INTERVALS - 1, SS=0))
+            start = (N_INTERVALS - 1) * ii
+        else:  # the constant infusion as one long infusion, observed while still running
+            start = N_INTERVALS * 12.0
+            rows.append(dict(ID=j, TIME=0.0, EVID=1, AMT=rate * (start + 100.0), CMT=cmt, RATE=rate,
+                             II=0.0, ADDL=0, SS=0))
+        rows += [dict(ID=j, TIME=start + t, EVID=0, CMT=2) for t in OFFSETS]
+    out = pd.DataFrame(rows).fillna({"AMT": 0.0, "RATE": 0.0, "II": 0.0, "ADDL": 0, "SS": 0})
+    out["DV"] = np.nan
+    out["MDV"] = (out["EVID"] != 0).astype(int)
+    return out
+
+
+def ss_versus_limit(model):
+    """Per regimen: (SS subject's predictions at its records, repeated-dosing subject's
+    predictions at the observations)."""
+    ev = pack(ss_and_repeated_frame())
+    n = ev.n_subjects
+    p = {k: jnp.full((n,), v) for k, v in PARAMS.items()}
+    pred = np.asarray(jax.jit(lambda e, q: predict_population(model, e, q, steady_state=True))(ev, p))
+    mask, obs = np.asarray(ev.mask), np.asarray(ev.obs)
+    index = {sid: i for i, sid in enumerate(ev.ids)}  # pack keeps first-appearance order
+    k = len(REGIMENS)
+    ss = [pred[index[i]][mask[index[i]]] for i in range(k)]
+    limit = [pred[index[k + i]][obs[index[k + i]]] for i in range(k)]
+    return ss, limit
+
+
+@pytest.fixture(scope="module")
+def direct_adjoint_results():
+    # DirectAdjoint: the engine's SS Newton step uses forward-mode derivatives (jacfwd),
+    # which diffrax supports with DirectAdjoint/ForwardMode only (see the xfail below).
+    return ss_versus_limit(CompartmentODE(1, "oral", "mm", options=ODEOptions(adjoint=diffrax.DirectAdjoint())))
+
+
+@pytest.mark.parametrize("which", range(len(REGIMENS) - 1), ids=[r[0] for r in REGIMENS[:-1]])
+def test_nonlinear_steady_state_is_the_limit_of_repeated_dosing(direct_adjoint_results, which):
+    ss, limit = direct_adjoint_results
+    got, want = ss[which][1:], limit[which]  # [0] is the SS dose record itself
+    assert np.all(want > 0.1)  # a real steady state, well above zero
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_constant_infusion_steady_state_is_exact(direct_adjoint_results):
+    # AMT=0, RATE=R, SS=1: the state at the record is the SS of a constant infusion,
+    # C = R KM / (VM - R) exactly (R = VM C / (KM + C)); the long infusion agrees too.
+    ss, limit = direct_adjoint_results
+    rate = REGIMENS[-1][3]
+    exact = rate * PARAMS["KM"] / (PARAMS["VM"] - rate)
+    np.testing.assert_allclose(ss[-1][0], exact, rtol=1e-6)
+    np.testing.assert_allclose(limit[-1], exact, rtol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="engine: after an SS=1 constant infusion (AMT=0, RATE>0) record the "
+                                       "infusion stops instead of continuing (NONMEM keeps it running)")
+def test_constant_infusion_continues_after_the_steady_state_record(direct_adjoint_results):
+    ss, limit = direct_adjoint_results
+    np.testing.assert_allclose(ss[-1][1:], limit[-1], rtol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="engine._fixed_point takes jax.jacfwd of model.advance; diffrax's default "
+                          "RecursiveCheckpointAdjoint is reverse-mode only. Fix in engine: jax.jacrev "
+                          "for the Newton Jacobian (and stop_gradient on it in the final step).")
+def test_nonlinear_steady_state_with_the_default_adjoint():
+    ss, limit = ss_versus_limit(CompartmentODE(1, "oral", "mm"))
+    for a, b in zip(ss[:-1], limit[:-1]):
+        np.testing.assert_allclose(a[1:], b, rtol=1e-6)
