@@ -1,0 +1,121 @@
+"""The virtual LXI-15029 trial: design as published, reproducible draws, the simulator's
+plumbing against an independent ODE solution (scipy), and the phase II variant."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import solve_ivp
+
+from popkin.datasets import lxi15029 as L
+from popkin.datasets import lxi15029_published
+
+jax.config.update("jax_enable_x64", True)
+
+
+def test_design_is_the_published_one():
+    pub = lxi15029_published()
+    n3 = pub.value("single_dose", "N", "count")
+    n4 = pub.value("steady_state", "N", "count")
+    assert tuple(int(x) for x in n3.index) == L.DESIGN.doses
+    assert tuple(int(x) for x in n3) == L.DESIGN.n_per_group == tuple(int(x) for x in n4)
+    assert L.DESIGN.n_subjects == 24
+    s = L.DESIGN.samples()
+    # 13 single-dose samples, 2 troughs, 11 samples of the day-28 profile
+    assert s.groupby("OCC").size().to_dict() == {1: 13, 2: 1, 3: 1, 4: 11}
+    assert s.loc[s["OCC"] == 2, "TIME"].item() == 48 + 7 * 24
+    assert s.loc[s["OCC"] == 3, "TIME"].item() == 48 + 14 * 24
+    assert s.loc[s["OCC"] == 4, "TIME"].min() == 48 + 27 * 24
+    doses = L.DESIGN.regimen(110).doses()
+    assert len(doses) == 1 + 56 and doses["TIME"].iloc[1] == 48 and doses["TIME"].iloc[-1] == 48 + 27 * 24 + 12
+    assert np.allclose(np.diff(doses["TIME"].iloc[1:]), 12)
+
+
+def test_population_draws_have_the_stated_distribution():
+    pop = L.POPULATION
+    draws = pop.draw(np.random.default_rng(3), 40000)
+    for name, typical in pop.typical.items():
+        logs = np.log(draws[name])
+        # SE of the mean of 40000 log-normal draws is omega/200 < 0.003
+        assert abs(logs.mean() - np.log(typical)) < 0.01
+        assert abs(logs.std() - pop.omega.get(name, 0.0)) < 0.01
+
+
+def test_demographics_within_their_ranges():
+    d = L.DEMOGRAPHICS.draw(np.random.default_rng(5), 5000)
+    assert d["AGE"].between(*L.DEMOGRAPHICS.age_range).all()
+    assert d["WT"].between(*L.DEMOGRAPHICS.wt_range).all()
+    assert abs(d["SEX"].mean() - L.DEMOGRAPHICS.p_male) < 0.03
+    men, women = d[d["SEX"] == 1]["WT"].mean(), d[d["SEX"] == 0]["WT"].mean()
+    assert men - women > 5
+
+
+def test_subjects_reproduce_the_draws_of_a_trial_without_simulating():
+    a = L.subjects(seed=11)
+    b = L.subjects(seed=11)
+    c = L.subjects(seed=12)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["V"], c["V"])
+    assert list(a["DOSE"]) == list(np.repeat(L.DESIGN.doses, L.DESIGN.n_per_group).astype(float))
+
+
+def _reference_profile(p: dict, dose_times, amount, sample_times):
+    """Concentrations (ng/mL) by scipy's LSODA on the same ODE, written out here."""
+    def rhs(t, x):
+        c = x[1] / p["V"]
+        elim = p["VM"] * c / (p["KM"] + c) + p.get("CL", 0.0) * c
+        return [-p["KA"] * x[0], p["KA"] * x[0] - elim]
+
+    x = np.zeros(2)
+    out, t0 = {}, 0.0
+    events = sorted(set(dose_times) | set(sample_times))
+    for t in events:
+        if t > t0:
+            x = solve_ivp(rhs, (t0, t), x, method="LSODA", rtol=1e-10, atol=1e-12).y[:, -1]
+            t0 = t
+        if t in sample_times:
+            out[t] = x[1] / p["V"] * 1000
+        if t in dose_times:
+            x = x + np.array([amount, 0.0])
+    return np.array([out[t] for t in sample_times])
+
+
+@pytest.mark.parametrize("dose", [20.0, 150.0])
+def test_predictions_match_an_independent_ode_solution(dose):
+    # one patient per group keeps the compile small; the typical patient of the model
+    design = L.Design(doses=(dose,), n_per_group=(1,))
+    patient = pd.DataFrame({"ID": [1], "DOSE": [dose], "WT": [60.0], "AGE": [50], "SEX": [1],
+                            **{k: [v] for k, v in L.POPULATION.typical.items()}})
+    records = L._phase1_records(patient, design)
+    pred = L.predict_concentrations(records, patient, L.POPULATION)
+    obs = records["EVID"] == 0
+    doses = design.regimen(dose).doses()["TIME"].tolist()
+    times = records.loc[obs, "TIME"].tolist()
+    ref = _reference_profile(dict(L.POPULATION.typical), doses, dose, times)
+    got = pred[obs.to_numpy()]
+    # both solvers run at tight tolerances; 1e-5 relative (plus 1e-6 ng/mL near zero)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    assert got[0] == 0.0  # pre-dose
+
+
+def test_phase2_variant_is_reproducible_and_sparse():
+    a = L.simulate_phase2(n=30, seed=4, dose=(60, 110), trough_days=(8, 15), post_dose=((15, 2.0),))
+    b = L.simulate_phase2(n=30, seed=4, dose=(60, 110), trough_days=(8, 15), post_dose=((15, 2.0),))
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    f = a.frame
+    assert f["ID"].nunique() == 30
+    assert sorted(a.truth["DOSE"].unique()) == [60.0, 110.0]
+    obs = f[f["EVID"] == 0]
+    assert obs.groupby("ID").size().eq(3).all()
+    assert sorted(obs["TIME"].unique()) == [7 * 24.0, 14 * 24.0, 14 * 24.0 + 2.0]
+    assert a.dataset().n_subjects == 30
+    # BID from t = 0: 56 doses over 28 days, one NONMEM record with ADDL
+    dose_rows = f[f["EVID"] == 1]
+    assert (dose_rows["ADDL"] == 55).all() and (dose_rows["II"] == 12).all()
+
+
+def test_phase2_rejects_samples_outside_the_dosing():
+    with pytest.raises(ValueError, match="day 40"):
+        L.simulate_phase2(n=5, post_dose=((40, 1.0),))
