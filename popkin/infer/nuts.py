@@ -1,0 +1,167 @@
+"""NUTS over the population model (numpyro), several chains, started from the MAP.
+
+The kernel is numpyro's NUTS (``numpyro.infer.hmc.hmc``) driven by a potential
+generated from the data (``potential_fn_gen``), so that the data are traced arguments
+(``MCMC(jit_model_args=True)``): a ``Sampler`` reused on new data of the same shapes
+does not recompile, and the structural model is never run outside compiled code.
+
+Chains run in parallel on CPU devices when JAX has as many host devices as chains
+(``numpyro.set_host_device_count``, which the ``popkin fit`` command sets), vectorised on
+a GPU/TPU, sequentially otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import numpy as np
+from jax import vmap
+from numpyro.infer import MCMC
+from numpyro.infer.hmc import hmc
+from numpyro.infer.mcmc import MCMCKernel
+from numpyro.infer.util import potential_energy
+from numpyro.util import is_prng_key
+
+from popkin.infer.density import with_derived
+from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_start
+from popkin.infer.numpyro_model import population_model
+from popkin.infer.problem import Problem
+from popkin.model import PopulationModel
+
+EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
+
+
+@dataclass(frozen=True)
+class NUTSOptions:
+    """Settings of a NUTS fit.
+
+    chains, warmup, draws: number of chains, warm-up (adaptation) and kept iterations per
+        chain (defaults 4 x 500 x 500).
+    target_accept: target mean acceptance probability of step-size adaptation (0.9:
+        smaller steps than numpyro's 0.8, fewer divergences in hierarchical models).
+    max_tree_depth: at most 2^depth - 1 leapfrog steps per iteration.
+    dense_mass: a dense (instead of diagonal) mass matrix.
+    seed: the random seed (same seed, same draws on the same machine).
+    progress: show a progress bar.
+    init: "map" (chains start at the MAP, see ``popkin.infer.map.sampler_start``) or
+        "initial" (at the model's initial values).
+    jitter: SD of the Gaussian jitter added to the starting point of each chain
+        (unconstrained scale), so that R-hat can see chains that disagree.
+    """
+
+    chains: int = 4
+    warmup: int = 500
+    draws: int = 500
+    target_accept: float = 0.9
+    max_tree_depth: int = 10
+    dense_mass: bool = False
+    seed: int = 0
+    progress: bool = True
+    init: str = "map"
+    jitter: float = 0.1
+
+    def __post_init__(self):
+        if self.init not in ("map", "initial"):
+            raise ValueError(f"NUTSOptions.init must be 'map' or 'initial', got {self.init!r}")
+        if min(self.chains, self.warmup, self.draws) < 1:
+            raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")
+
+
+def chain_method(chains: int) -> str:
+    """'vectorized' on an accelerator, 'parallel' on CPU when there are enough host
+    devices for the chains, 'sequential' otherwise."""
+    if jax.default_backend() != "cpu":
+        return "vectorized"
+    return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
+
+
+class PopulationNUTS(MCMCKernel):
+    """numpyro's NUTS on ``population_model``, the data passed as model arguments
+    ``(data, dv)``. Samples are the constrained sampled sites plus eta, corr_iiv and
+    individual (computed without the structural model)."""
+
+    sample_field = "z"
+
+    def __init__(self, model: PopulationModel, space, options: NUTSOptions):
+        self._model, self._space, self._options = model, space, options
+        self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
+        self._sample_fn = self._base_sample_fn
+
+    def _potential_gen(self, data, dv):
+        return partial(_potential, self._model, data, dv)
+
+    @property
+    def default_fields(self):
+        return ("z", "diverging")
+
+    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
+        o = self._options
+
+        def one(params, key):
+            return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
+                                 max_tree_depth=o.max_tree_depth, dense_mass=o.dense_mass,
+                                 model_args=model_args, model_kwargs=model_kwargs, rng_key=key)
+
+        if is_prng_key(rng_key):
+            self._sample_fn = self._base_sample_fn
+            return one(init_params, rng_key)
+        self._sample_fn = vmap(self._base_sample_fn, in_axes=(0, None, None))
+        return vmap(one)(init_params, rng_key)
+
+    def sample(self, state, model_args, model_kwargs):
+        return self._sample_fn(state, model_args, model_kwargs)
+
+    def postprocess_fn(self, model_args, model_kwargs):
+        data = model_args[0]
+        return lambda u: with_derived(self._model, data, self._space.constrain(u))
+
+    def get_diagnostics_str(self, state):
+        return f"{state.num_steps} steps of size {state.adapt_state.step_size:.2e}. acc. prob={state.mean_accept_prob:.2f}"
+
+
+def _potential(model, data, dv, u):
+    return potential_energy(partial(population_model, model), (data, dv), {}, u)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """What a NUTS run returns: ``samples`` (site -> (chains, draws, ...)), ``stats``
+    (sampler field -> (chains, draws)), the ``mode`` it started from (or None), and
+    ``chain_method``."""
+
+    samples: dict
+    stats: dict
+    mode: Mode | None
+    chain_method: str
+
+
+class Sampler:
+    """A reusable NUTS sampler for one population model and data shape: running it on
+    new data of the same shapes (same model object) does not recompile."""
+
+    def __init__(self, problem: Problem, options: NUTSOptions = NUTSOptions()):
+        self.model = problem.model
+        self.options = options
+        self.chain_method = chain_method(options.chains)
+        kernel = PopulationNUTS(problem.model, problem.space, options)
+        self._mcmc = MCMC(kernel, num_warmup=options.warmup, num_samples=options.draws,
+                          num_chains=options.chains, chain_method=self.chain_method,
+                          progress_bar=options.progress, jit_model_args=True)
+
+    def run(self, problem: Problem, seed: int | None = None) -> Draws:
+        """Sample the posterior of ``problem`` (same model object as the sampler's)."""
+        if problem.model is not self.model:
+            raise ValueError("this Sampler was built for another model object")
+        opts = self.options
+        key_init, key_run = jax.random.split(jax.random.PRNGKey(opts.seed if seed is None else seed))
+        mode = find_mode(problem, MAPOptions()) if opts.init == "map" else None
+        init = jittered(sampler_start(problem, mode), opts.chains, opts.jitter, key_init)
+        if opts.chains == 1:
+            init = {k: v[0] for k, v in init.items()}
+        self._mcmc.run(key_run, problem.data, problem.data.events.dv, init_params=init,
+                       extra_fields=EXTRA_FIELDS)
+        samples = {k: np.asarray(v) for k, v in self._mcmc.get_samples(group_by_chain=True).items()}
+        stats = {k: np.asarray(v) for k, v in self._mcmc.get_extra_fields(group_by_chain=True).items()}
+        return Draws(samples, stats, mode, self.chain_method)
