@@ -1,0 +1,235 @@
+"""NUTS: popkin against Stan (rstan 2.21), same models, data, priors, chains and draws,
+side by side in one run.
+
+    python -m benchmarks.nuts.run --quick|--full [--problems theoph bid2_n1000_sparse ...]
+        [--chains 4 --warmup 500 --draws 500] [--no-stan] [--fresh-compile]
+
+Per problem (``benchmarks.nuts.problems``):
+
+1. write the CSV both sides read, and the Stan spec of the popkin model (``spec.py``);
+2. compile the Stan program (its own process, timed; reused from benchmarks/.cache when
+   the program, flags and rstan are unchanged, unless ``--fresh-compile``; ``--full``
+   always compiles afresh);
+3. check that the Stan program and popkin define the same log density
+   (``logdensity.compare``; the study stops on a mismatch);
+4. run popkin (``popkin_side``) and Stan (``stan_run.R sample``), each in a fresh
+   subprocess with its peak memory measured;
+5. compute bulk ESS and R-hat of both sides' draws with the same estimator
+   (``arviz.ess(method="bulk")``, ``arviz.rhat``), and the popkin/Stan ratios.
+
+Definitions (docs/benchmarks.md repeats them):
+* sampling time: popkin ``warm_s`` (a compiled ``Sampler.run``: MAP start + warm-up +
+  draws), Stan ``sampling_wall_s`` (the ``sampling()`` call: warm-up + draws, chains in
+  parallel processes);
+* min bulk-ESS/s: the smallest bulk ESS over the population parameters (typical values,
+  IIV SDs and correlations, residual SDs) / sampling time; ``all`` adds every z_iiv;
+* total (first fit, compile included): popkin ``read_s + cold_s``; Stan
+  ``compile_s + sampling_wall_s`` (both without interpreter start and imports, which are
+  reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import (BENCH, RESULTS, machine, python_cmd, python_env, read_json_from_stdout,
+                               run_measured, write_json)
+from benchmarks.nuts import problems as P
+from benchmarks.nuts import spec as specmod
+from benchmarks.nuts import stan_side
+from benchmarks.nuts.logdensity import compare
+
+SETTINGS = {"quick": dict(chains=2, warmup=100, draws=100), "full": dict(chains=4, warmup=500, draws=500)}
+TARGETS = {"theoph": {"ess_per_s_ratio": 1.0, "total_ratio_below": 1.0},
+           "bid2_n1000_rich": {"ess_per_s_ratio": 2.0}, "bid2_n1000_sparse": {"ess_per_s_ratio": 2.0}}
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+def _stack(columns: dict, names: list[str]) -> np.ndarray:
+    return np.stack([columns[n] for n in names], axis=-1)  # (chains, draws, n)
+
+
+def ess_rhat(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bulk ESS and rank-normalised split R-hat of every column of (chains, draws, n)."""
+    import arviz as az
+
+    ds = az.convert_to_dataset({"x": arr})
+    return (np.asarray(az.ess(ds, method="bulk")["x"].values, float),
+            np.asarray(az.rhat(ds)["x"].values, float))
+
+
+def popkin_columns(spec: dict, npz) -> tuple[dict, dict]:
+    """(population columns, z columns) of popkin's draws, keyed by popkin names."""
+    pop, z = {}, {}
+    for t in spec["thetas"]:
+        pop[t] = npz[t]
+    for k, e in enumerate(spec["eta_names"]):
+        pop[f"omega[{e}]"] = npz["omega"][..., k]
+    if spec["correlated"]:
+        p = len(spec["eta_names"])
+        for i in range(p):
+            for j in range(i):
+                pop[f"L_iiv1[{i + 1},{j + 1}]"] = npz["L_iiv1"][..., i, j]
+    for s in ("sigma_add", "sigma_prop"):
+        if spec[f"has_{s.split('_')[1]}"]:
+            pop[s] = npz[s]
+    if "z_iiv" in npz:
+        zz = npz["z_iiv"]
+        for i in range(zz.shape[2]):
+            for k, e in enumerate(spec["eta_names"]):
+                z[f"z_iiv[{i + 1},{e}]"] = zz[:, :, i, k]
+    return pop, z
+
+
+def stan_columns(spec: dict, draws: dict) -> tuple[dict, dict]:
+    names = specmod.popkin_names(spec)
+    pop = {names[c]: draws[c] for c in specmod.population_columns(spec)}
+    z = {c: v for c, v in draws.items() if c.startswith("z_iiv[")}
+    return pop, z
+
+
+def summarise(pop: dict, z: dict, seconds: float, leapfrog: int, chains: int) -> dict:
+    pe, pr = ess_rhat(_stack(pop, list(pop)))
+    out = {"min_ess_bulk": float(pe.min()), "min_ess_param": list(pop)[int(pe.argmin())],
+           "max_rhat": float(np.nanmax(pr)), "ess_bulk": dict(zip(pop, pe.round(1).tolist())),
+           "posterior_mean": {k: float(np.mean(v)) for k, v in pop.items()}}
+    all_min, all_rhat = out["min_ess_bulk"], out["max_rhat"]
+    if z:
+        ze, zr = ess_rhat(_stack(z, list(z)))
+        all_min, all_rhat = min(all_min, float(ze.min())), max(all_rhat, float(np.nanmax(zr)))
+    out.update(min_ess_bulk_all=all_min, max_rhat_all=all_rhat,
+               ess_per_s=out["min_ess_bulk"] / seconds, ess_per_s_all=all_min / seconds,
+               ess_per_1k_grad=1000 * out["min_ess_bulk"] / max(leapfrog, 1),
+               converged=bool(all_rhat < 1.01 and all_min >= 100 * chains))
+    return out
+
+
+# --------------------------------------------------------------------------- one problem
+
+def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = False, seed: int = 1) -> dict:
+    prob = P.PROBLEMS[name]
+    work = P.work_dir(name)
+    work.mkdir(parents=True, exist_ok=True)
+    csv = prob.prepare(work)
+    model, source = prob.make_model()
+    spec = specmod.stan_spec(model)
+    spec_path = work / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    row = {"problem": name, "description": prob.description, "model_source": source, "data_file": str(csv),
+           "settings": dict(settings, seed=seed), "spec": spec}
+
+    if stan:
+        print(f"[nuts] {name}: compiling {spec['program']} ...", flush=True)
+        comp = stan_side.compile_model(specmod.STAN_DIR / spec["program"], fresh=fresh)
+        row["stan_compile"] = comp
+        print(f"[nuts] {name}: log-density check ...", flush=True)
+        from popkin.infer import bind
+
+        check = compare(bind(model, prob.read_popkin(csv)), comp["rds"], csv, spec, work / "logdensity")
+        row["logdensity_check"] = check
+        if not check["same_density"]:
+            raise RuntimeError(f"{name}: Stan and popkin log densities differ (spread "
+                               f"{check['relative_spread_without_jacobian']:.2e}); see {work / 'logdensity'}")
+
+    print(f"[nuts] {name}: popkin NUTS ...", flush=True)
+    npz_path = work / "popkin_draws.npz"
+    cmd = python_cmd("benchmarks.nuts.popkin_side", name, csv, npz_path, "--chains", settings["chains"],
+                     "--warmup", settings["warmup"], "--draws", settings["draws"], "--seed", seed,
+                     "--target-accept", 0.9, "--max-tree-depth", 10)
+    done = run_measured(cmd, env=python_env(host_devices=settings["chains"]), cwd=BENCH.parent).check(
+        f"popkin NUTS on {name}")
+    pk = read_json_from_stdout(done.stdout)
+    pk.update(done.memory(), process_wall_s=done.wall_s)
+    sampling_s = pk["warm_s"] if pk["warm_s"] is not None else pk["cold_s"]
+    with np.load(npz_path) as npz:
+        pk_pop, pk_z = popkin_columns(spec, dict(npz))
+    pk["diagnostics"] = summarise(pk_pop, pk_z, sampling_s, pk["leapfrog_sampling"], settings["chains"])
+    pk["total_s"] = pk["read_s"] + pk["cold_s"]
+    row["popkin"] = pk
+    print(f"[nuts] {name}: popkin min bulk ESS {pk['diagnostics']['min_ess_bulk']:.0f} in {sampling_s:.1f} s "
+          f"(first fit {pk['total_s']:.1f} s)", flush=True)
+
+    if stan:
+        print(f"[nuts] {name}: Stan NUTS ...", flush=True)
+        info, draws = stan_side.sample(comp["rds"], csv, spec_path, work, chains=settings["chains"],
+                                       warmup=settings["warmup"], draws=settings["draws"], seed=seed,
+                                       adapt_delta=0.9, max_treedepth=10, cores=settings["chains"])
+        st_pop, st_z = stan_columns(spec, draws)
+        info["diagnostics"] = summarise(st_pop, st_z, info["sampling_wall_s"], info["leapfrog_sampling"],
+                                        settings["chains"])
+        info["compile_s"] = comp["compile_s"]
+        info["compile_cached"] = comp["cached"]
+        info["total_s"] = comp["compile_s"] + info["sampling_wall_s"]
+        row["stan"] = info
+        d_pk, d_st = pk["diagnostics"], info["diagnostics"]
+        row["ratios"] = {
+            "ess_per_s": d_pk["ess_per_s"] / d_st["ess_per_s"],
+            "ess_per_s_all": d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
+            "ess_per_1k_grad": d_pk["ess_per_1k_grad"] / d_st["ess_per_1k_grad"],
+            "sampling_time": sampling_s / info["sampling_wall_s"],
+            "total_time": pk["total_s"] / info["total_s"],
+            "compile_time": pk["jit_s"] / comp["compile_s"] if pk["jit_s"] is not None else None,
+            "peak_memory": pk["peak_rss_mb"] / info["peak_rss_mb"],
+        }
+        row["targets"] = _targets(name, row)
+        print(f"[nuts] {name}: Stan min bulk ESS {d_st['min_ess_bulk']:.0f} in {info['sampling_wall_s']:.1f} s; "
+              f"ESS/s ratio popkin/Stan {row['ratios']['ess_per_s']:.2f}, total-time ratio "
+              f"{row['ratios']['total_time']:.2f}", flush=True)
+    return row
+
+
+def _targets(name: str, row: dict) -> dict:
+    want = TARGETS.get(name, {})
+    out = {}
+    if "ess_per_s_ratio" in want:
+        out["ess_per_s_ratio"] = {"want": f">= {want['ess_per_s_ratio']}", "got": row["ratios"]["ess_per_s"],
+                                  "met": bool(row["ratios"]["ess_per_s"] >= want["ess_per_s_ratio"])}
+    if "total_ratio_below" in want:
+        conv = row["popkin"]["diagnostics"]["converged"]
+        out["total_time_converged"] = {"want": "< 1 (popkin converged)", "got": row["ratios"]["total_time"],
+                                       "popkin_converged": conv,
+                                       "met": bool(conv and row["ratios"]["total_time"] < want["total_ratio_below"])}
+    return out
+
+
+def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = True, fresh: bool | None = None,
+        overrides: dict | None = None) -> Path:
+    settings = dict(SETTINGS[mode], **{k: v for k, v in (overrides or {}).items() if v})
+    names = list(names or (P.QUICK if mode == "quick" else P.FULL))
+    fresh = (mode == "full") if fresh is None else fresh
+    if stan and not stan_side.available():
+        print("[nuts] rstan not available: popkin side only", flush=True)
+        stan = False
+    from benchmarks.common import setup_jax
+
+    setup_jax(True)
+    rows = [run_problem(n, settings, stan=stan, fresh=fresh) for n in names]
+    payload = {"study": "nuts", "mode": mode, "machine": machine(), "settings": settings, "rows": rows}
+    return write_json(Path(out_dir) / f"nuts-{mode}.json", payload)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_const", dest="mode", const="quick")
+    g.add_argument("--full", action="store_const", dest="mode", const="full")
+    ap.add_argument("--problems", nargs="+", choices=sorted(P.PROBLEMS))
+    ap.add_argument("--chains", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--draws", type=int)
+    ap.add_argument("--no-stan", action="store_true")
+    ap.add_argument("--fresh-compile", action="store_true", default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    path = run(args.mode or "quick", args.problems, args.out, not args.no_stan, args.fresh_compile,
+               dict(chains=args.chains, warmup=args.warmup, draws=args.draws))
+    print(f"[nuts] wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Results JSON -> the tables of docs/benchmarks.md and the plots in benchmarks/results/.
+
+    python -m benchmarks.report [--mode quick|full]
+
+Only the part of docs/benchmarks.md between the markers ``<!-- results:start -->`` and
+``<!-- results:end -->`` is rewritten; the prose around it is edited by hand. Plot data
+are computed by ``*_series`` functions (testable without drawing); ``plot_*`` draws them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.common import RESULTS, ROOT
+
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def load(mode: str, out_dir: Path = RESULTS) -> dict:
+    """study -> payload for the result files of ``mode`` that exist."""
+    out = {}
+    for path in sorted(Path(out_dir).glob(f"*-{mode}.json")):
+        data = json.loads(path.read_text())
+        out[data.get("study", path.stem.rsplit("-", 1)[0])] = data
+    return out
+
+
+def _f(x, digits=3):
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int,)) or (isinstance(x, float) and abs(x) >= 100):
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def _machine(m: dict) -> list[str]:
+    v = m.get("python_versions", {})
+    r = m.get("r_versions", {}) or {}
+    load = m.get("load_average_1_5_15")
+    return [
+        f"- Machine: {m.get('cpu_model')}, {m.get('cpus_available')} of {m.get('logical_cpus')} logical CPUs, "
+        f"{m.get('memory_gb')} GB; {m.get('os')}",
+        f"- Load average when the study started (1/5/15 min): {', '.join(f'{x:.1f}' for x in load) if load else 'n/a'}"
+        + (" **(loaded machine: timings are noisy)**" if load and load[0] > 0.5 * (m.get('cpus_available') or 1) else ""),
+        f"- popkin {v.get('popkin')}, jax {v.get('jax')} ({m.get('jax_backend')}), numpyro {v.get('numpyro')}, "
+        f"diffrax {v.get('diffrax')}, arviz {v.get('arviz')}, Python {v.get('python')}",
+        f"- {r.get('R')}, rstan {r.get('rstan')} (StanHeaders {r.get('stan')}), deSolve {r.get('deSolve')}, "
+        f"{r.get('cxx')}" if r.get("R") else "- R: not available",
+        f"- Measured {m.get('timestamp')}",
+    ]
+
+
+def nuts_table(data: dict) -> list[str]:
+    s = data["settings"]
+    lines = [f"### NUTS: popkin vs Stan ({data['mode']}: {s['chains']} chains x {s['warmup']} warm-up x "
+             f"{s['draws']} draws, same seed on both sides)", ""] + _machine(data["machine"]) + ["",
+             "| problem | subjects / obs | log density equal | popkin min bulk ESS / s | Stan min bulk ESS / s | "
+             "ESS/s ratio | ESS/s ratio (all params) | ESS per grad ratio | first fit: popkin / Stan (s) | "
+             "compile: popkin JIT / Stan (s) | peak RSS: popkin / Stan (MB) | converged popkin / Stan | "
+             "divergences popkin / Stan |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        pk = r["popkin"]
+        dp = pk["diagnostics"]
+        st = r.get("stan")
+        chk = r.get("logdensity_check")
+        eq = "n/a" if not chk else ("yes (+Jacobian)" if chk["same_unconstrained_density"] else
+                                    "constrained only" if chk["same_density"] else "**NO**")
+        if st:
+            ds, ra = st["diagnostics"], r["ratios"]
+            cached = " (cached)" if st.get("compile_cached") else ""
+            lines.append(
+                f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | "
+                f"{_f(dp['min_ess_bulk'])} / {_f(pk['warm_s'] or pk['cold_s'])} s = **{_f(dp['ess_per_s'])}** | "
+                f"{_f(ds['min_ess_bulk'])} / {_f(st['sampling_wall_s'])} s = **{_f(ds['ess_per_s'])}** | "
+                f"**{_f(ra['ess_per_s'])}** | {_f(ra['ess_per_s_all'])} | {_f(ra['ess_per_1k_grad'])} | "
+                f"{_f(pk['total_s'])} / {_f(st['total_s'])}{cached} | {_f(pk['jit_s'])} / {_f(st['compile_s'])}{cached} | "
+                f"{_f(pk['peak_rss_mb'])} / {_f(st['peak_rss_mb'])} | {_f(dp['converged'])} / {_f(ds['converged'])} | "
+                f"{pk['divergent']} / {st['divergent']} |")
+        else:
+            lines.append(f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | "
+                         f"{_f(dp['min_ess_bulk'])} / {_f(pk['warm_s'] or pk['cold_s'])} s = **{_f(dp['ess_per_s'])}** | "
+                         f"(no Stan) | | | | {_f(pk['total_s'])} / | {_f(pk['jit_s'])} / | {_f(pk['peak_rss_mb'])} / | "
+                         f"{_f(dp['converged'])} / | {pk['divergent']} / |")
+    lines += ["", "Targets of the issue (measured, not asserted):", ""]
+    any_target = False
+    for r in data["rows"]:
+        for name, t in (r.get("targets") or {}).items():
+            any_target = True
+            lines.append(f"- {r['problem']}: {name} {t['want']}: got {_f(t['got'])} -> "
+                         f"{'**met**' if t['met'] else '**not met**'}")
+    if not any_target:
+        lines.append("- (no target problem in this run: the targets concern theoph and the N = 1000 problems)")
+    return lines
+
+
+def structural_table(data: dict) -> list[str]:
+    lines = [f"### Structural models: popkin vs deSolve ({data['mode']})", ""] + _machine(data["machine"]) + [
+        "", "| N subjects | model | popkin subject-timepoints/s | deSolve subject-timepoints/s | ratio | target | "
+            "max rel. diff (first 5 subjects) | popkin compile (s) | peak RSS popkin / deSolve (MB) |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        pk, ds = r["popkin"], r.get("desolve")
+        if ds is None:
+            lines.append(f"| {r['n_subjects']} | {r['model']} | {_f(pk['subject_timepoints_per_s'])} | | | | | "
+                         f"{_f(pk['compile_s'])} | {_f(pk['peak_rss_mb'])} / |")
+            continue
+        ok = "**met**" if r["meets_target"] else "**not met**"
+        lines.append(f"| {r['n_subjects']:,} | {'closed form' if r['model'] == 'lin' else 'MM ODE'} | "
+                     f"{_f(pk['subject_timepoints_per_s'])} | {_f(ds['subject_timepoints_per_s'])} | "
+                     f"**{_f(r['throughput_ratio'])}** | >= {r['target_ratio']:g}: {ok} | {r['max_rel_diff_first5']:.1e} | "
+                     f"{_f(pk['compile_s'])} | {_f(pk['peak_rss_mb'])} / {_f(ds['peak_rss_mb'])} |")
+    return lines
+
+
+def sharding_table(data: dict) -> list[str]:
+    lines = [f"### Subject sharding over devices ({data['mode']})", ""] + _machine(data["machine"]) + [
+        "", f"_{data.get('note', '')}_", "",
+        "| devices | subjects | log density + gradient (ms) | virtual patients | patients / s | peak RSS (MB) |",
+        "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        lines.append(f"| {r['devices']} | {r['n_subjects']} | {1000 * r['logdensity_grad_s']:.2f} | {r['n_patients']:,} | "
+                     f"{_f(r['patients_per_s'])} | {_f(r['peak_rss_mb'])} |")
+    chk = data.get("check")
+    if chk:
+        lines += ["", f"Equality with one device ({chk['devices']} devices, float64):", ""]
+        for r in chk["log_density"]:
+            lines.append(f"- log density {r['problem']} (N = {r['n_subjects']}): value rel. diff "
+                         f"{r['value_rel_diff']:.1e}, gradient {r['grad_rel_diff']:.1e}; collectives {r['collectives']}")
+        for r in chk["predict"]:
+            lines.append(f"- predictions {r['model']} ({r['n_patients']} patients padded to {r['padded_to']}): "
+                         f"rel. diff {r['rel_diff']:.1e} over {r['output_shards']} shards")
+    return lines
+
+
+def simulation_table(data: dict) -> list[str]:
+    lines = [f"### Simulation throughput ({data.get('mode')})", ""]
+    if "machine" in data:
+        lines += _machine(data["machine"]) + [""]
+    rows = data.get("rows", [])
+    if not rows:
+        return lines + ["(no rows)"]
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
+    lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_f(r.get(k)) if not isinstance(r.get(k), str) else r.get(k) for k in keys) + " |"
+              for r in rows]
+    return lines
+
+
+# --------------------------------------------------------------------------- plots
+
+def nuts_series(data: dict) -> dict:
+    """problem -> (ESS/s ratio, total-time ratio, memory ratio) for rows with Stan."""
+    return {r["problem"]: (r["ratios"]["ess_per_s"], r["ratios"]["total_time"], r["ratios"]["peak_memory"])
+            for r in data["rows"] if "ratios" in r}
+
+
+def structural_series(data: dict) -> dict:
+    """(engine, model) -> ([N], [subject-timepoints/s])."""
+    out: dict = {}
+    for r in data["rows"]:
+        for side in ("popkin", "desolve"):
+            if side in r:
+                xs, ys = out.setdefault((side, r["model"]), ([], []))
+                xs.append(r["n_subjects"])
+                ys.append(r[side]["subject_timepoints_per_s"])
+    return out
+
+
+def plot_nuts(data: dict, path: Path) -> Path | None:
+    series = nuts_series(data)
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(series)
+    vals = np.asarray([series[n] for n in names])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4))
+    for k, (label, w) in enumerate((("min bulk-ESS/s", -0.25), ("first-fit wall time", 0.0), ("peak memory", 0.25))):
+        ax.bar(x + w, vals[:, k], width=0.25, label=label)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("popkin / Stan")
+    ax.set_title(f"NUTS, popkin / Stan ({data['mode']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_structural(data: dict, path: Path) -> Path | None:
+    series = structural_series(data)
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (side, model), (xs, ys) in sorted(series.items()):
+        ax.plot(xs, ys, marker="o", ls="-" if side == "popkin" else "--",
+                label=f"{side} {'closed form' if model == 'lin' and side == 'popkin' else model}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("subjects")
+    ax.set_ylabel("subject-timepoints / s")
+    ax.set_title(f"1-cpt oral BID x 56 doses, 100 times ({data['mode']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- document
+
+def render(results: dict, mode: str) -> str:
+    lines = [START, "", f"_Generated by `python -m benchmarks.report --mode {mode}` from benchmarks/results/*-{mode}.json._", ""]
+    if mode == "quick":
+        lines += ["**These are `--quick` numbers: tiny settings run to validate the harness, on whatever load the "
+                  "machine had. They are not the study; run `python -m benchmarks.run --full` on a quiet machine.**", ""]
+    builders = (("nuts", nuts_table, plot_nuts, "nuts"), ("structural", structural_table, plot_structural, "structural"),
+                ("sharding", sharding_table, None, None), ("simulation", simulation_table, None, None))
+    for study, table, plot, stem in builders:
+        if study not in results:
+            lines += [f"### {study}: no `{study}-{mode}.json` yet", ""]
+            continue
+        lines += table(results[study]) + [""]
+        if plot:
+            png = plot(results[study], RESULTS / f"{stem}-{mode}.png")
+            if png:
+                lines += [f"![{study} ({mode})](../benchmarks/results/{png.name})", ""]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update_doc(mode: str, doc: Path = DOC, out_dir: Path = RESULTS) -> Path:
+    block = render(load(mode, out_dir), mode)
+    text = doc.read_text() if doc.is_file() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)
+    return doc
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=("quick", "full"), default=None,
+                    help="which results to show (default: full if present, else quick)")
+    args = ap.parse_args(argv)
+    mode = args.mode or ("full" if list(RESULTS.glob("*-full.json")) else "quick")
+    print(f"[report] updated {update_doc(mode)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Fast checks of the benchmark harness: the data both sides read, the Stan spec derived
+from popkin's model definitions, the ESS bookkeeping, the memory monitor and the report."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks.common import run_measured
+from benchmarks.nuts import problems as P
+from benchmarks.nuts import spec as S
+from benchmarks.nuts.run import popkin_columns, stan_columns, summarise
+from benchmarks.report import nuts_series, nuts_table, structural_series, structural_table
+from benchmarks.structural.run import write_subjects
+
+
+def test_subjects_are_seeded_and_prefix_stable(tmp_path):
+    a = write_subjects(10, tmp_path / "a.csv")
+    b = write_subjects(100, tmp_path / "b.csv")
+    assert list(a.columns) == ["ID", "KA", "CL", "V", "VM", "KM"]
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy()[:10])
+    assert (a[["KA", "CL", "V", "VM", "KM"]] > 0).all().all()
+
+
+@pytest.mark.parametrize("sampling, n_obs", [("rich", len(P.RICH_TIMES)), ("sparse", 3)])
+def test_bid2_design(sampling, n_obs):
+    frame = P.bid2_design(5, sampling)
+    per = frame.groupby("ID")
+    assert (per["EVID"].sum() == P.N_DOSES).all()
+    assert ((frame["EVID"] == 0).groupby(frame["ID"]).sum() == n_obs).all()
+    assert per["TIME"].apply(lambda t: t.is_monotonic_increasing).all()
+    assert set(frame.loc[frame["EVID"] == 1, "CMT"]) == {1} and set(frame.loc[frame["EVID"] == 0, "CMT"]) == {2}
+
+
+def test_simulated_data_is_reproducible_and_read_by_popkin(tmp_path):
+    import popkin.data
+
+    f1, f2 = P.simulate_bid2(4, "sparse"), P.simulate_bid2(4, "sparse")
+    np.testing.assert_array_equal(f1["DV"].to_numpy(), f2["DV"].to_numpy())
+    path = P.write_nonmem_csv(f1, tmp_path / "d.csv")
+    ds = popkin.data.read(path)
+    ev = ds.pack()
+    dv = np.asarray(ev.dv)[np.asarray(ev.obs)]
+    np.testing.assert_array_equal(dv, f1.loc[f1["EVID"] == 0, "DV"].to_numpy())
+
+
+def test_theoph_file_for_stan_is_the_data_popkin_fits(tmp_path):
+    """The canonical CSV the Stan side reads packs to exactly what popkin fits (read with
+    the theoph layout)."""
+    import popkin.data
+
+    csv = P.PROBLEMS["theoph"].prepare(tmp_path)
+    a = P.PROBLEMS["theoph"].read_popkin(csv).pack()
+    b = popkin.data.read(csv).pack()
+    for name in ("time", "evid", "cmt", "amt", "obs", "dv", "mask", "cov"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)), err_msg=name)
+    assert a.cov_names == b.cov_names
+
+
+def test_stan_spec_matches_model_priors():
+    from popkin.model import AdditiveError, CombinedError
+
+    model, _ = P.theoph_model()
+    spec = S.stan_spec(model)
+    assert spec["program"] == "oral1.stan" and spec["thetas"] == list(model.thetas)
+    for k, t in enumerate(model.thetas):
+        assert spec["tv_loc"][k] == pytest.approx(np.log(model.parameters[t].initial))
+        assert spec["tv_scale"][k] == 1.0
+    err = model.error[0].error
+    if isinstance(err, (AdditiveError, CombinedError)):
+        assert spec["has_add"] == 1 and spec["add_scale"] == pytest.approx(2 * err.add)
+    model2, _ = P.bid2_model()
+    spec2 = S.stan_spec(model2)
+    assert spec2["program"] == "oral2.stan"
+    assert [spec2["thetas"][i - 1] for i in spec2["idx"]] == ["CL", "V1", "Q", "V2", "KA"]
+    assert [spec2["thetas"][i - 1] for i in spec2["iiv_theta"]] == ["CL", "V1", "KA"]
+    assert spec2["correlated"] == 0 and S.stan_spec(P.bid2_model(correlated=True)[0])["correlated"] == 1
+
+
+def test_stan_spec_refuses_what_the_programs_lack():
+    from popkin.model import IIV, ExponentialError, Fixed, PopulationModel, Theta
+
+    base = {"CL": Theta(2.0), "V": Theta(30.0), "KA": Theta(1.0)}
+    with pytest.raises(S.Unsupported):
+        S.stan_spec(PopulationModel("1cmt-oral", base, error=ExponentialError(0.2)))
+    with pytest.raises(S.Unsupported):
+        S.stan_spec(PopulationModel("1cmt-oral", dict(base, KA=Fixed(1.0)), error=ExponentialError(0.2)))
+    with pytest.raises(S.Unsupported):
+        S.stan_spec(PopulationModel("1cmt-iv", {"CL": Theta(2.0), "V": Theta(30.0)},
+                                    iiv=IIV(("CL",)), error=ExponentialError(0.2)))
+
+
+def test_draw_columns_map_between_sides():
+    model, _ = P.bid2_model(correlated=True)
+    spec = S.stan_spec(model)
+    rng = np.random.default_rng(0)
+    c, d, n = 2, 30, 4
+    npz = {t: rng.random((c, d)) for t in spec["thetas"]}
+    npz.update(omega=rng.random((c, d, 3)), L_iiv1=rng.random((c, d, 3, 3)), z_iiv=rng.random((c, d, n, 3)),
+               sigma_add=rng.random((c, d)), sigma_prop=rng.random((c, d)))
+    pop, z = popkin_columns(spec, npz)
+    # the same numbers laid out as rstan names them
+    stan = {f"theta[{k + 1}]": npz[t] for k, t in enumerate(spec["thetas"])}
+    stan.update({f"omega[{k + 1}]": npz["omega"][..., k] for k in range(3)})
+    stan.update({f"L_iiv[{i + 1},{j + 1}]": npz["L_iiv1"][..., i, j] for i in range(3) for j in range(3)})
+    stan.update({f"z_iiv[{i + 1},{k + 1}]": npz["z_iiv"][:, :, i, k] for i in range(n) for k in range(3)})
+    stan.update({"sigma_add[1]": npz["sigma_add"], "sigma_prop[1]": npz["sigma_prop"]})
+    spop, sz = stan_columns(spec, stan)
+    assert set(spop) == set(pop)
+    for k in pop:
+        np.testing.assert_array_equal(spop[k], pop[k])
+    assert len(sz) == len(z) == 3 * n
+
+
+def test_summarise_ess_of_independent_draws():
+    rng = np.random.default_rng(1)
+    pop = {"a": rng.standard_normal((4, 500)), "b": rng.standard_normal((4, 500))}
+    s = summarise(pop, {}, seconds=2.0, leapfrog=4000, chains=4)
+    assert 1400 < s["min_ess_bulk"] < 2600
+    assert s["ess_per_s"] == pytest.approx(s["min_ess_bulk"] / 2.0)
+    assert s["ess_per_1k_grad"] == pytest.approx(1000 * s["min_ess_bulk"] / 4000)
+    assert s["max_rhat"] < 1.01 and s["converged"]
+
+
+def test_peak_memory_of_a_child_process():
+    done = run_measured([sys.executable, "-c", "import time; b = bytearray(300 * 2**20); time.sleep(0.5)"])
+    assert done.returncode == 0
+    assert done.peak_rss_mb > 280 and done.peak_hwm_mb > 280 and done.ru_maxrss_mb > 280
+
+
+def test_report_tables_from_results():
+    machine = {"cpu_model": "x", "cpus_available": 2, "logical_cpus": 2, "memory_gb": 8, "os": "linux",
+               "load_average_1_5_15": [0.1, 0.1, 0.1], "python_versions": {}, "r_versions": {"R": "R 4.2"}}
+    diag = {"min_ess_bulk": 400.0, "ess_per_s": 40.0, "converged": True}
+    nuts = {"mode": "quick", "settings": {"chains": 2, "warmup": 10, "draws": 10}, "machine": machine, "rows": [{
+        "problem": "theoph",
+        "popkin": {"n_subjects": 12, "n_obs": 132, "diagnostics": diag, "warm_s": 10.0, "cold_s": 20.0,
+                   "total_s": 21.0, "jit_s": 10.0, "peak_rss_mb": 500.0, "divergent": 0},
+        "stan": {"diagnostics": dict(diag, ess_per_s=20.0), "sampling_wall_s": 20.0, "total_s": 80.0,
+                 "compile_s": 60.0, "peak_rss_mb": 100.0, "divergent": 1},
+        "logdensity_check": {"same_density": True, "same_unconstrained_density": True},
+        "ratios": {"ess_per_s": 2.0, "ess_per_s_all": 1.5, "ess_per_1k_grad": 1.0, "total_time": 0.26,
+                   "peak_memory": 5.0},
+        "targets": {"ess_per_s_ratio": {"want": ">= 1", "got": 2.0, "met": True}}}]}
+    text = "\n".join(nuts_table(nuts))
+    assert "| theoph | 12 / 132 | yes (+Jacobian)" in text and "**met**" in text
+    assert nuts_series(nuts) == {"theoph": (2.0, 0.26, 5.0)}
+    structural = {"mode": "quick", "machine": machine, "rows": [
+        {"n_subjects": 100, "model": "lin", "popkin": {"subject_timepoints_per_s": 1e6, "compile_s": 1.0,
+                                                      "peak_rss_mb": 400.0},
+         "desolve": {"subject_timepoints_per_s": 1e4, "peak_rss_mb": 60.0}, "throughput_ratio": 100.0,
+         "target_ratio": 10.0, "meets_target": True, "max_rel_diff_first5": 1e-8}]}
+    assert "| 100 | closed form |" in "\n".join(structural_table(structural))
+    assert structural_series(structural)[("popkin", "lin")] == ([100], [1e6])
