@@ -58,35 +58,38 @@ def _machine(m: dict) -> list[str]:
 def nuts_table(data: dict) -> list[str]:
     s = data["settings"]
     lines = [f"### NUTS: popkin vs Stan ({data['mode']}: {s['chains']} chains x {s['warmup']} warm-up x "
-             f"{s['draws']} draws, same seed on both sides)", ""] + _machine(data["machine"]) + ["",
-             "| problem | subjects / obs | log density equal | popkin min bulk ESS / s | Stan min bulk ESS / s | "
-             "ESS/s ratio | ESS/s ratio (all params) | ESS per grad ratio | first fit: popkin / Stan (s) | "
-             "compile: popkin JIT / Stan (s) | peak RSS: popkin / Stan (MB) | converged popkin / Stan | "
-             "divergences popkin / Stan |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{s['draws']} draws, same seed on both sides)", ""] + _machine(data["machine"]) + [
+        "",
+        "| problem | subjects / obs | log density equal | popkin: min bulk ESS, sampling s, ESS/s | "
+        "Stan: min bulk ESS, sampling s (chains' own s), ESS/s | ESS/s ratio (vs Stan chains' clock) | "
+        "ESS per gradient ratio | first fit incl. compile, s: popkin / Stan | compile s: popkin JIT / Stan | "
+        "one gradient, ms: popkin / Stan via R | peak RSS MB: popkin / Stan | converged: popkin / Stan | "
+        "divergences |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         pk = r["popkin"]
         dp = pk["diagnostics"]
         st = r.get("stan")
         chk = r.get("logdensity_check")
-        eq = "n/a" if not chk else ("yes (+Jacobian)" if chk["same_unconstrained_density"] else
+        eq = "n/a" if not chk else ("yes, +Jacobian" if chk["same_unconstrained_density"] else
                                     "constrained only" if chk["same_density"] else "**NO**")
-        if st:
-            ds, ra = st["diagnostics"], r["ratios"]
-            cached = " (cached)" if st.get("compile_cached") else ""
-            lines.append(
-                f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | "
-                f"{_f(dp['min_ess_bulk'])} / {_f(pk['warm_s'] or pk['cold_s'])} s = **{_f(dp['ess_per_s'])}** | "
-                f"{_f(ds['min_ess_bulk'])} / {_f(st['sampling_wall_s'])} s = **{_f(ds['ess_per_s'])}** | "
-                f"**{_f(ra['ess_per_s'])}** | {_f(ra['ess_per_s_all'])} | {_f(ra['ess_per_1k_grad'])} | "
-                f"{_f(pk['total_s'])} / {_f(st['total_s'])}{cached} | {_f(pk['jit_s'])} / {_f(st['compile_s'])}{cached} | "
-                f"{_f(pk['peak_rss_mb'])} / {_f(st['peak_rss_mb'])} | {_f(dp['converged'])} / {_f(ds['converged'])} | "
-                f"{pk['divergent']} / {st['divergent']} |")
-        else:
-            lines.append(f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | "
-                         f"{_f(dp['min_ess_bulk'])} / {_f(pk['warm_s'] or pk['cold_s'])} s = **{_f(dp['ess_per_s'])}** | "
-                         f"(no Stan) | | | | {_f(pk['total_s'])} / | {_f(pk['jit_s'])} / | {_f(pk['peak_rss_mb'])} / | "
+        grad = (chk or {}).get("grad_eval_s") or {}
+        g = f"{_f(1000 * grad['popkin'])} / {_f(1000 * grad['stan'])}" if grad.get("stan") else "n/a"
+        popkin_cell = f"{_f(dp['min_ess_bulk'])}, {_f(pk['warm_s'] or pk['cold_s'])}, **{_f(dp['ess_per_s'])}**"
+        if not st:
+            lines.append(f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | {popkin_cell} | (no Stan) | "
+                         f"| | {_f(pk['total_s'])} / | {_f(pk['jit_s'])} / | {g} | {_f(pk['peak_rss_mb'])} / | "
                          f"{_f(dp['converged'])} / | {pk['divergent']} / |")
+            continue
+        ds, ra = st["diagnostics"], r["ratios"]
+        c = " (cached)" if st.get("compile_cached") else ""
+        lines.append(
+            f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | {popkin_cell} | "
+            f"{_f(ds['min_ess_bulk'])}, {_f(st['sampling_wall_s'])} ({_f(st.get('chain_s'))}), "
+            f"**{_f(ds['ess_per_s'])}** | **{_f(ra['ess_per_s'])}** ({_f(ra.get('ess_per_s_vs_stan_chain_time'))}) | "
+            f"{_f(ra['ess_per_1k_grad'])} | {_f(pk['total_s'])} / {_f(st['total_s'])}{c} | "
+            f"{_f(pk['jit_s'])} / {_f(st['compile_s'])}{c} | {g} | {_f(pk['peak_rss_mb'])} / {_f(st['peak_rss_mb'])} | "
+            f"{_f(dp['converged'])} / {_f(ds['converged'])} | {pk['divergent']} / {st['divergent']} |")
     lines += ["", "Targets of the issue (measured, not asserted):", ""]
     any_target = False
     for r in data["rows"]:

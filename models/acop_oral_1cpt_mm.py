@@ -18,7 +18,7 @@ from popkin.model import IIV, PopulationModel, ProportionalError, Theta
 from popkin.pk.ode import ODEOptions
 from popkin.pk.ode_models import CompartmentODE
 
-ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-6, max_steps=512, throw=False)
+ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-6, max_steps=64, throw=False)
 
 model = PopulationModel(
     name="acop-oral-1cpt-mm",

@@ -20,7 +20,8 @@ Per problem (``benchmarks.nuts.problems``):
 Definitions (docs/benchmarks.md repeats them):
 * sampling time: popkin ``warm_s`` (a compiled ``Sampler.run``: MAP start + warm-up +
   draws), Stan ``sampling_wall_s`` (the ``sampling()`` call: warm-up + draws, chains in
-  parallel processes);
+  parallel processes) and ``chain_s`` (Stan's own clock of its slowest chain, without
+  rstan's start-up of the parallel workers); targets use the less favourable ratio;
 * min bulk-ESS/s: the smallest bulk ESS over the population parameters (typical values,
   IIV SDs and correlations, residual SDs) / sampling time; ``all`` adds every z_iiv;
 * total (first fit, compile included): popkin ``read_s + cold_s``; Stan
@@ -162,6 +163,10 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         st_pop, st_z = stan_columns(spec, draws)
         info["diagnostics"] = summarise(st_pop, st_z, info["sampling_wall_s"], info["leapfrog_sampling"],
                                         settings["chains"])
+        # Stan's own per-chain clock (warm-up + draws of the slowest chain) leaves out what
+        # rstan spends around the chains (starting the parallel R workers, moving data)
+        info["chain_s"] = max(w + d for w, d in zip(info["elapsed_warmup_s"], info["elapsed_sample_s"]))
+        info["diagnostics"]["ess_per_chain_s"] = info["diagnostics"]["min_ess_bulk"] / info["chain_s"]
         info["compile_s"] = comp["compile_s"]
         info["compile_cached"] = comp["cached"]
         info["total_s"] = comp["compile_s"] + info["sampling_wall_s"]
@@ -169,6 +174,7 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         d_pk, d_st = pk["diagnostics"], info["diagnostics"]
         row["ratios"] = {
             "ess_per_s": d_pk["ess_per_s"] / d_st["ess_per_s"],
+            "ess_per_s_vs_stan_chain_time": d_pk["ess_per_s"] / d_st["ess_per_chain_s"],
             "ess_per_s_all": d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
             "ess_per_1k_grad": d_pk["ess_per_1k_grad"] / d_st["ess_per_1k_grad"],
             "sampling_time": sampling_s / info["sampling_wall_s"],
@@ -187,8 +193,11 @@ def _targets(name: str, row: dict) -> dict:
     want = TARGETS.get(name, {})
     out = {}
     if "ess_per_s_ratio" in want:
-        out["ess_per_s_ratio"] = {"want": f">= {want['ess_per_s_ratio']}", "got": row["ratios"]["ess_per_s"],
-                                  "met": bool(row["ratios"]["ess_per_s"] >= want["ess_per_s_ratio"])}
+        # judged on the less favourable of Stan's two clocks (wall of sampling(), or its chains' own)
+        got = min(row["ratios"]["ess_per_s"], row["ratios"]["ess_per_s_vs_stan_chain_time"])
+        both = row["popkin"]["diagnostics"]["converged"] and row["stan"]["diagnostics"]["converged"]
+        out["ess_per_s_ratio"] = {"want": f">= {want['ess_per_s_ratio']} (both converged)", "got": got,
+                                  "both_converged": both, "met": bool(both and got >= want["ess_per_s_ratio"])}
     if "total_ratio_below" in want:
         conv = row["popkin"]["diagnostics"]["converged"]
         out["total_time_converged"] = {"want": "< 1 (popkin converged)", "got": row["ratios"]["total_time"],

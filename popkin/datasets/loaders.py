@@ -148,13 +148,13 @@ def lxi15029_trial() -> DatasetWithTruth:
     single-dose day), OCC (1 single dose, 2 day-8 trough, 3 day-15 trough, 4 day-28
     profile), covariates WT (kg), AGE (y), SEX (0 female, 1 male).
 
-    ``.truth``: ID, DOSE and the true individual parameters VM (mg/h), KM (mg/L), V (L),
-    KA (1/h); ``.population``: the true population model (``popkin.datasets.lxi15029.
-    POPULATION``). Regenerate with ``popkin.datasets.lxi15029.simulate_trial()``;
+    ``.truth``: ID, DOSE, WT, AGE, SEX and the true individual parameters VM (mg/h),
+    KM (mg/L), V (L), KA (1/h), CL (L/h); ``.population``: the true population model
+    (``popkin.datasets.lxi15029.POPULATION.as_dict()``). Regenerate with ``popkin.datasets.lxi15029.simulate_trial()``;
     method and calibration in docs/lxi15029-virtual-trial.md.
     """
     from popkin.datasets import lxi15029
 
     ds = read(path("lxi15029_virtual.csv"))
-    truth = lxi15029.individual_parameters(ds.frame)
+    truth = lxi15029.subjects(seed=lxi15029.SHIPPED_SEED)
     return DatasetWithTruth.adopt(ds, truth, lxi15029.POPULATION.as_dict())

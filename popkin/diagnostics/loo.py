@@ -60,7 +60,7 @@ def loo_table(fits: Mapping[str, object], by: str = "observation") -> pd.DataFra
         raise PopkinError(f"the fits have different numbers of {by}s {sizes}: LOO compares models on the same data")
     loos = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # reported per model in the table instead
+        warnings.simplefilter("ignore")   # Pareto-k warnings: reported per model in the table instead
         for name, d in datasets.items():
             loos[name] = az.loo(d, pointwise=True)
         compared = az.compare(loos, ic="loo", method="stacking") if len(loos) > 1 else None

@@ -55,7 +55,7 @@ def _finish(problem: Problem, method: str, options, samples: dict, stats: dict, 
     table = parameter_table(problem.model, idata, method)
     msgs = list(extra_warnings) + convergence_warnings(idata, table, getattr(options, "max_tree_depth", None))
     for m in msgs:
-        warnings.warn(m, ConvergenceWarning, stacklevel=3)
+        warnings.warn(m, ConvergenceWarning, stacklevel=4)  # user -> fit -> run -> _finish
     return FitResult(idata, table, method, tuple(msgs), problem.model, problem)
 
 

@@ -42,8 +42,9 @@ from popkin.infer.problem import FitData
 
 NEWTON_MAX_ITER = 100          # inner Newton iterations at most
 NEWTON_GTOL = 1e-9             # stop when max |d phi_i / db| is below this (phi_i is O(n_obs,i))
-_STEPS = jnp.asarray([1.0, 0.5, 0.25, 0.1, 0.03, 0.01, 0.001])  # line-search fractions
-_MIN_CURVATURE = 1e-6          # floor of the eigenvalues of the Newton matrix away from the mode
+_STEPS = jnp.asarray([1.0, 0.5, 0.25, 0.1, 0.03, 0.01, 0.001])  # line-search fractions of the Newton step
+_DESCENT = jnp.asarray([1.0, 0.3, 0.1, 0.03, 0.01])  # steepest-descent move lengths (b is N(0, 1) a priori)
+_MIN_CURVATURE = 1e-3          # floor of |eigenvalues| of the Newton matrix, relative to the largest
 
 
 def random_effect_layout(model, data: FitData) -> tuple[int, int, int]:
@@ -92,30 +93,39 @@ def gradient_and_hessian(phi, b):
 
 @partial(jax.jit, static_argnums=0)
 def newton_direction(model, data: FitData, population: dict, b, surrogate: Jets):
-    """At ``b`` (the surrogate's expansion point): the gradient (N, d), the Newton step
-    (N, d) on the exact Hessian with its eigenvalues floored (a descent direction away
-    from the mode), phi_i (N,) and the exact Hessian blocks (N, d, d)."""
+    """At ``b`` (the surrogate's expansion point): the gradient (N, d), a Newton step
+    (N, d), phi_i (N,) and the exact Hessian blocks (N, d, d). The step uses the
+    Hessian with its eigenvalues replaced by their absolute values, floored at 1e-3 of the
+    largest (saddle-free Newton: a descent direction where the Hessian is indefinite)."""
     phi = lambda x: subject_objective(model, data, population, x, surrogate)  # noqa: E731
     g, h = gradient_and_hessian(phi, b)
     w, v = jnp.linalg.eigh(0.5 * (h + jnp.swapaxes(h, 1, 2)))
-    w = jnp.maximum(w, _MIN_CURVATURE * jnp.maximum(1.0, jnp.max(jnp.abs(w), axis=1, keepdims=True)))
+    w = jnp.abs(w)
+    w = jnp.maximum(w, _MIN_CURVATURE * jnp.maximum(1.0, jnp.max(w, axis=1, keepdims=True)))
     step = -jnp.einsum("nij,nj->ni", v, jnp.einsum("nji,nj->ni", v, g) / w)
     return g, step, phi(b), h
 
 
 @partial(jax.jit, static_argnums=0)
 def line_search(model, data: FitData, population: dict, b, step, g, f):
-    """For every subject, the largest fraction of ``step`` that satisfies Armijo's rule
-    (else the best one); a subject whose phi_i no fraction lowers keeps its b.
+    """Candidate moves per subject: fractions of the Newton ``step`` and, as a fallback
+    where the quadratic model is poor, steepest-descent moves of fixed lengths. Takes the
+    largest Newton fraction that satisfies Armijo's rule, else the best candidate; a
+    subject whose phi_i no candidate lowers keeps its b.
     Returns (new b (N, d), moved (N,) bool)."""
-    trial = jax.vmap(lambda s: subject_objective(model, data, population, b + s * step, None))(_STEPS)
-    trial = jnp.where(jnp.isfinite(trial), trial, jnp.inf)                    # (steps, N)
+    g_norm = jnp.maximum(jnp.max(jnp.abs(g), axis=1, keepdims=True), 1e-300)
+    moves = jnp.concatenate([_STEPS[:, None, None] * step[None],
+                             -_DESCENT[:, None, None] * (g / g_norm)[None]])           # (C, N, d)
+    trial = jax.vmap(lambda m: subject_objective(model, data, population, b + m, None))(moves)
+    trial = jnp.where(jnp.isfinite(trial), trial, jnp.inf)                           # (C, N)
+    n_newton = _STEPS.shape[0]
     slope = jnp.sum(g * step, axis=1)
-    armijo = trial <= f[None] + 1e-4 * _STEPS[:, None] * slope[None]
+    armijo = trial[:n_newton] <= f[None] + 1e-4 * _STEPS[:, None] * slope[None]
     k = jnp.where(jnp.any(armijo, axis=0), jnp.argmax(armijo, axis=0), jnp.argmin(trial, axis=0))
     best = jnp.take_along_axis(trial, k[None], axis=0)[0]
     moved = best < f
-    return jnp.where(moved[:, None], b + _STEPS[k][:, None] * step, b), moved
+    chosen = jnp.take_along_axis(moves, k[None, :, None], axis=0)[0]
+    return jnp.where(moved[:, None], b + chosen, b), moved
 
 
 @dataclass(frozen=True)

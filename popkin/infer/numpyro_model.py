@@ -80,7 +80,7 @@ def sample_population(model: PopulationModel, n_subjects: int, n_occasions: int 
 
 
 @dataclass(frozen=True)
-class Derived:
+class Individuals:
     """Quantities derived from the sampled values (no structural model involved).
 
     eta (N, P); kappa (N, E, Q) or None; corr (P, P) or None; params: structural
@@ -135,7 +135,7 @@ def _log_factor(param: str, eff, cov, v):
     return total, True
 
 
-def derive(model: PopulationModel, data: FitData, v: dict, population: bool = False) -> Derived:
+def derive(model: PopulationModel, data: FitData, v: dict, population: bool = False) -> Individuals:
     """Etas, kappas, correlation and individual parameters from sampled values ``v``.
 
     population=True sets eta and kappa to 0 (typical-value parameters, for PRED).
@@ -175,7 +175,7 @@ def derive(model: PopulationModel, data: FitData, v: dict, population: bool = Fa
         log_p = log_p + etas.get(name, 0.0)
         subject_level.append(jnp.exp(log_p))
         params[name] = jnp.exp(log_p[:, None] + kappas[name]) if name in kappas else subject_level[-1]
-    return Derived(eta, kappa, corr, params, jnp.stack(subject_level, axis=1), ok)
+    return Individuals(eta, kappa, corr, params, jnp.stack(subject_level, axis=1), ok)
 
 
 def residual_sds(model: PopulationModel, data: FitData, v: dict):

@@ -29,8 +29,28 @@ from pathlib import Path
 
 import arviz as az
 import pandas as pd
+import xarray as xr
 
 from popkin.errors import OutputExistsError
+
+
+TABLE_GROUP = "parameter_table"  # the netCDF group holding the table (exact float64)
+
+
+def _table_to_dataset(table: pd.DataFrame) -> xr.Dataset:
+    ds = xr.Dataset.from_dataframe(table)
+    for col in table.columns:
+        if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
+            ds[col] = ds[col].astype(str)
+    ds.attrs["method"] = table.attrs.get("method", "")
+    return ds
+
+
+def _dataset_to_table(ds) -> pd.DataFrame:
+    table = ds.to_dataframe()
+    table.index.name = "parameter"
+    table.attrs["method"] = ds.attrs.get("method", "")
+    return table
 
 
 @dataclass
@@ -80,10 +100,9 @@ class FitResult:
         if path.exists():
             raise OutputExistsError(f"{path} already exists; choose a new file name")
         idata = self.idata.copy()
-        meta = {"popkin_method": self.method, "popkin_warnings": json.dumps(list(self.warnings)),
-                "popkin_table": self.table.reset_index().to_json(orient="records"),
-                "popkin_table_method": self.table.attrs.get("method", self.method)}
-        idata.posterior.attrs.update(meta)
+        idata.posterior.attrs.update({"popkin_method": self.method,
+                                      "popkin_warnings": json.dumps(list(self.warnings))})
+        idata.add_groups({TABLE_GROUP: _table_to_dataset(self.table)})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         idata.to_netcdf(str(tmp), engine="h5netcdf")
         try:
@@ -106,8 +125,10 @@ def load(path, model=None, data=None) -> FitResult:
         raise FileNotFoundError(f"{path} does not exist")
     idata = az.from_netcdf(str(path), engine="h5netcdf")
     attrs = idata.posterior.attrs
-    table = pd.DataFrame.from_records(json.loads(attrs["popkin_table"])).set_index("parameter")
-    table.attrs["method"] = attrs.get("popkin_table_method", attrs["popkin_method"])
+    if TABLE_GROUP not in idata.groups():
+        raise ValueError(f"{path} was not written by popkin (FitResult.save): it has no parameter table")
+    table = _dataset_to_table(idata[TABLE_GROUP])
+    del idata[TABLE_GROUP]
     problem = None
     if model is not None and data is not None:
         from popkin.infer.problem import bind

@@ -8,12 +8,13 @@ jittable, vmappable and differentiable in every parameter.
 How a subject is processed (NONMEM/PREDPP semantics):
 
 * The timeline has 3E slots: the E records, and a pool of 2E *generated* events:
-  dose landings (TIME + ALAG<n>), infusion ends (landing + duration) and the ends of
-  infusions that were already running at a steady-state record (SS infusions longer
-  than II, or lagged). Generated events are assigned to pool slots with a cumulative
-  sum, so a record that needs none leaves room for one that needs several. If a
-  subject needs more than 2E generated events (only possible with SS infusions far
-  longer than II and few other records) its predictions are NaN.
+  dose landings (TIME + ALAG<n>), infusion ends (landing + duration), the ends of
+  infusions already running at a steady-state record (SS infusions longer than II, or
+  lagged), and the landings (and ends) of a lagged steady-state regimen's doses that
+  fall after the record (ALAG > II). Generated events are assigned to pool slots with
+  a cumulative sum, so a record that needs none leaves room for one that needs several.
+  If a subject needs more than 2E generated events (only possible with SS infusions
+  far longer than II and few other records) its predictions are NaN.
 * Slots are sorted by time, then: generated events that fall at the time of a record
   come *before* it (a lagged dose landing at an observation time is included in that
   observation); records keep their order; a record's own un-lagged dose lands right
@@ -26,18 +27,25 @@ How a subject is processed (NONMEM/PREDPP semantics):
   record that tells the two apart). Lagged doses land later, so an SS record with ALAG
   reports the steady state at its own time.
 * Parameters given per record ``[E]`` apply as in NONMEM: record j's values govern the
-  interval ending at record j (generated events use those of the next record); a dose
-  uses its own record's F<n>, ALAG<n>, R<n>, D<n> and, for SS, its own record's values.
+  interval ending at record j; generated events and implied ADDL doses (ROW = -1,
+  where NONMEM does not call $PK) use those of the next data record. A dose uses its
+  own record's F<n>, ALAG<n>, R<n>, D<n> and, for SS, its own record's values (an
+  implied ADDL dose: whatever its record carries; see popkin.data.events).
 * F with RATE > 0 keeps the rate and changes the duration (F*AMT/RATE); RATE = -1 takes
   the rate from R<n>, RATE = -2 the duration from D<n>.
 * EVID 3 resets the amounts to ``model.initial(p)`` and stops infusions; EVID 4 resets
-  and doses. SS = 1 resets and sets the periodic steady state of the dose (bolus,
-  infusion shorter or longer than II, with lag); AMT = 0 with RATE > 0 is the constant
-  infusion steady state (the infusion then continues); SS = 2 adds the steady state to
-  the current state.
+  and doses; a reset also cancels generated events of earlier records (pending lagged
+  doses, infusion ends). TIME may restart after a reset (a new occasion). SS = 1
+  resets and sets the periodic steady state of the dose (bolus, infusion shorter or
+  longer than II, with lag; ALAG > II: the regimen's doses landing after the record are
+  given, where NONMEM 7.4 extrapolates backwards); AMT = 0 with RATE > 0 is the
+  constant-infusion steady state, and, as in NONMEM (nmtest subject 26), the infusion
+  does not continue after the record; SS = 2 adds the steady state to the current
+  state.
 * Steady state, linear models: with Phi the one-interval propagator (``advance`` on the
   basis vectors) and y the state after one interval from zero with the dose,
-  x = (I - Phi)^{-1} y exactly. Nonlinear models: Newton's method on x = M(x), M the
+  x = (I - Phi)^{-1} y exactly. It is computed per record, vectorised, outside the scan
+  (and not at all with ``steady_state=False``). Nonlinear models: Newton's method on x = M(x), M the
   one-interval map, iterated without derivatives to a relative tolerance of
   1e-10 (float64; 1e-5 float32, at most 100 iterations), followed by one Newton step
   that carries the derivatives (exact implicit differentiation at the fixed point).

@@ -117,6 +117,8 @@ def simulate(population, model_file, posterior, draws, regimens, days, exposure,
             group_sim = run_simulation(source, groups, settings)
             fits = {e: fit_toxicity(c, group_sim, tox_metric, ToxicityOptions(seed=seed)) for e, c in counts.items()}
         rule = None
+        if limits and not (target_list or objective):
+            raise click.UsageError("--limit needs a --target or an --objective to maximise")
         if target_list or objective:
             rule = SelectionRule(objective or f"P({target_list[0].name})", tuple(parse_limit(x) for x in limits))
         table = selection_table(sim, target_list, fits, rule=rule)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -190,15 +191,14 @@ def _can_advance(parameter_names, packed: ArmArrays) -> bool:
     return not infusions and not lagged
 
 
-
-
 def simulate_arms(source: ParameterSource, arms: Sequence, settings: Settings) -> Simulation:
     """Simulate prepared arms (``design.Arm``); see ``simulate``."""
     model = source.model
     draws = source.draws()
     packed = pack_arms(arms)
     steady = bool(np.any(np.asarray(packed.events.ss) > 0))
-    static = _Static(settings.quadrature.probes, settings.quadrature.refine, steady, _can_advance(model.parameters, packed))
+    static = _Static(settings.quadrature.probes, settings.quadrature.refine, steady,
+                     _can_advance(model.parameters, packed))
     n_total = settings.n * draws.n_draws
     chunk = _chunk_size(settings.chunk, n_total)
     n_chunks = math.ceil(n_total / chunk)
@@ -226,8 +226,20 @@ def simulate_arms(source: ParameterSource, arms: Sequence, settings: Settings) -
         for j, k in enumerate(settings.thresholds):
             store[threshold_name(k)] = tats[arm.label][:, j]
         out[arm.label] = store
+    _warn_non_finite(out)
     draw = np.arange(n_total) // settings.n
     return Simulation(out, draw, tuple(arms), settings, draws.n_draws)
+
+
+def _warn_non_finite(out: dict) -> None:
+    """Warn (do not fail) when some patients' metrics are not finite."""
+    for label, store in out.items():
+        bad = ~np.isfinite(store["auc"]) | ~np.isfinite(store["cmax"])
+        if bad.any():
+            warnings.warn(f"{label}: {int(bad.sum())} of {bad.size} virtual patients have non-finite exposure "
+                          "metrics: an ODE solve failed, or (nonlinear elimination) the dose rate exceeds the "
+                          "patient's elimination capacity so no steady state exists; check the parameters or use "
+                          "LastInterval() to simulate the regimen as given", RuntimeWarning, stacklevel=3)
 
 
 def simulate(source: ParameterSource, regimens: Mapping[str, Regimen] | Sequence[Regimen] | Regimen,

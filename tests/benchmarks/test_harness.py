@@ -143,7 +143,7 @@ def test_report_tables_from_results():
                    "peak_memory": 5.0},
         "targets": {"ess_per_s_ratio": {"want": ">= 1", "got": 2.0, "met": True}}}]}
     text = "\n".join(nuts_table(nuts))
-    assert "| theoph | 12 / 132 | yes (+Jacobian)" in text and "**met**" in text
+    assert "| theoph | 12 / 132 | yes, +Jacobian |" in text and "**met**" in text
     assert nuts_series(nuts) == {"theoph": (2.0, 0.26, 5.0)}
     structural = {"mode": "quick", "machine": machine, "rows": [
         {"n_subjects": 100, "model": "lin", "popkin": {"subject_timepoints_per_s": 1e6, "compile_s": 1.0,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from popkin.diagnostics import Estimates, individual_curves, npde_summary, npde_table, residual_table, vpc
-from tests.diagnostics.conftest import TIMES, one_compartment_oral
+from tests.diagnostics.helpers import TIMES, one_compartment_oral
 
 N_OBS = 60 * len(TIMES)   # 540
 

@@ -36,14 +36,13 @@ def _relative_errors(result):
     return {k: result.table.loc[k, "median"] / NLME[k] - 1 for k in NLME}
 
 
-def test_theoph_short_chains_close_to_nlme(theoph_model):
+def test_theoph_short_chains_close_to_nlme(theoph_short_fit):
     """Fast version: 2 chains x 150 warm-up x 150 draws. Tolerance 15% on the typical
     values (the slow test asks 10% with the default settings): with ~300 draws the Monte
     Carlo error of a median is ~2-4% of the posterior SD, and the posterior SD of KA is
     ~20%, so a correct sampler is well within 15% while a wrong model (e.g. CL not
     scaled by weight, dose not multiplied by Wt) is off by far more."""
-    result = fit(theoph_model, datasets.theoph(), "nuts",
-                 NUTSOptions(chains=2, warmup=150, draws=150, seed=11, progress=False))
+    result = theoph_short_fit
     errors = _relative_errors(result)
     assert all(abs(e) < 0.15 for e in errors.values()), errors
     # the residual SD: nlme 0.682 mg/L (ML); the posterior median is close

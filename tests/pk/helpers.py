@@ -58,23 +58,41 @@ def subject(records, length=E) -> EventArrays:
         ids=ev.ids, cov_names=ev.cov_names)
 
 
-@lru_cache(maxsize=None)
-def predictor(name: str, steady_state: bool = True):
-    model = MODELS[name]
-    return jax.jit(lambda ev, p: predict(model, ev, p, steady_state=steady_state))
+def full(name: str, p: dict) -> dict:
+    """``p`` with every dose modifier present (F<n> = 1, ALAG<n> = 0, R<n> = D<n> = 1
+    unless given; R and D only act on RATE = -1/-2 records), as floats: the same
+    pytree for every call, so a compiled function is reused instead of retraced."""
+    out = {k: (float(v) if np.ndim(v) == 0 else v) for k, v in p.items()}
+    for c in range(1, len(MODELS[name].compartments) + 1):
+        for prefix, default in (("F", 1.0), ("ALAG", 0.0), ("R", 1.0), ("D", 1.0)):
+            out.setdefault(f"{prefix}{c}", default)
+    return out
 
 
 @lru_cache(maxsize=None)
-def solver(name: str, steady_state: bool = True):
+def _compiled(kind: str, name: str, steady_state: bool):
     model = MODELS[name]
-    return jax.jit(lambda ev, p: solve(model, ev, p, steady_state=steady_state))
-
-
-@lru_cache(maxsize=None)
-def jacobian(name: str, steady_state: bool = False):
-    """d predictions / d parameters (forward mode), compiled once per model."""
-    model = MODELS[name]
+    if kind == "predict":
+        return jax.jit(lambda ev, p: predict(model, ev, p, steady_state=steady_state))
+    if kind == "solve":
+        return jax.jit(lambda ev, p: solve(model, ev, p, steady_state=steady_state))
+    # d predictions / d parameters, forward mode
     return jax.jit(jax.jacfwd(lambda p, ev: predict(model, ev, p, steady_state=steady_state)))
+
+
+def predictor(name: str, steady_state: bool = True):
+    """Compiled ``predict`` for model ``name``: f(events, params)."""
+    return lambda ev, p: _compiled("predict", name, steady_state)(ev, full(name, p))
+
+
+def solver(name: str, steady_state: bool = True):
+    """Compiled ``solve`` for model ``name``: f(events, params) -> amounts."""
+    return lambda ev, p: _compiled("solve", name, steady_state)(ev, full(name, p))
+
+
+def jacobian(name: str, steady_state: bool = False):
+    """Compiled d predict / d params for model ``name``: f(params, events) -> dict."""
+    return lambda p, ev: _compiled("jacobian", name, steady_state)(full(name, p), ev)
 
 
 def values(name, records, params, steady_state=False):

@@ -11,12 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
-
-from popkin.pk.closed_form import OneCompartment
-from popkin.pk.engine import predict_population
-from tests.pk import nmtest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
@@ -34,15 +29,14 @@ np.save({path!r}, np.asarray(out))
 """
 
 
-def test_float32_within_1e3_of_float64(tmp_path):
+def test_float32_within_1e3_of_float64(tmp_path, nmtest_f64):
     path = tmp_path / "f32.npy"
     code = SCRIPT.format(root=str(ROOT), path=str(path))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "JAX_ENABLE_X64": "0"})
     assert run.returncode == 0, run.stderr[-3000:]
     f32 = np.load(path)
-    events = nmtest.packed()
-    f64 = np.asarray(jax.jit(lambda e, q: predict_population(OneCompartment(), e, q))(events, nmtest.params(events)))
+    events, _, f64, _ = nmtest_f64
     mask = np.asarray(events.mask)
     floor = 1e-6 * np.max(np.abs(np.where(mask, f64, 0)), axis=1, keepdims=True)
     rel = np.where(mask, np.abs(f32 - f64) / np.maximum(np.abs(f64), floor), 0)

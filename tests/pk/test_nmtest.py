@@ -15,24 +15,18 @@ the last regimen dose before the record's own lagged dose.
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
 
-from popkin.pk.closed_form import OneCompartment
-from popkin.pk.engine import predict, predict_population
 from tests.pk import nmtest
+from tests.pk.helpers import predictor
 
 RTOL, ATOL = 1e-4, 1e-6
-MODEL = OneCompartment(oral=True)
 
 
 @pytest.fixture(scope="module")
-def run():
-    events = nmtest.packed()
-    params = nmtest.params(events)
-    pred = np.asarray(jax.jit(lambda ev, p: predict_population(MODEL, ev, p))(events, params))
-    return events, params, pred, nmtest.reference(events)
+def run(nmtest_f64):
+    return nmtest_f64
 
 
 def test_every_record_equals_nonmem(run):
@@ -100,8 +94,9 @@ def test_modelled_rate_and_duration_subjects(run):
 
 
 def test_vmap_equals_per_subject_calls(run):
+    """The jitted, vmapped population call equals jitted calls subject by subject."""
     events, params, pred, _ = run
-    one = jax.jit(lambda ev, p: predict(MODEL, ev, p, steady_state=True))
+    one = predictor("1cmt-oral", True)
     for i in (0, 9, 25, 41):
         p = {k: (v[i] if np.ndim(v) == 2 else v) for k, v in params.items()}
         np.testing.assert_allclose(np.asarray(one(events.subject(i), p)), pred[i], rtol=1e-13, atol=1e-10)

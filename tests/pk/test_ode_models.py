@@ -180,20 +180,23 @@ def test_every_builtin_rhs_matches_the_textbook_equations(name):
                                    rtol=1e-12, atol=1e-12)
 
 
-MM_CASES = [  # (model name, ncmt, parallel linear CL); oral models also get IV doses
-    ("1cmt-oral-mm", 1, False),
-    ("2cmt-oral-mm", 2, False),
-]
+MM_CASES = [  # (model name, ncmt, oral); the oral models also get IV doses into central
+    ("1cmt-oral-mm", 1, True),
+    ("2cmt-oral-mm", 2, True),
+    ("2cmt-iv-mm", 2, False),
+]  # 1cmt-iv-mm: exact Lambert W solution below; mm-linear: gradient test vs FD
 
 
-def mm_regimens():
-    """Two subjects, oral doses into the depot (CMT 1) and IV bolus and infusion into
-    central (CMT 2): concentrations far above KM (saturated) and around KM."""
-    central = 2
+def mm_regimens(oral):
+    """Two subjects, concentrations far above KM (saturated) and around KM. Oral models:
+    doses into the depot (CMT 1) and IV bolus and infusion into central (CMT 2); IV
+    models: the same with every dose into central (CMT 1)."""
+    central = 2 if oral else 1
+    first = 1 if oral else central
     regimens = [
-        [Dose(0.0, 1, 500.0), Dose(12.0, 1, 500.0), Dose(24.0, central, 300.0, 2.0),
+        [Dose(0.0, first, 500.0), Dose(12.0, first, 500.0), Dose(24.0, central, 300.0, 2.0),
          Dose(36.0, central, 200.0)],
-        [Dose(0.0, central, 40.0), Dose(8.0, central, 30.0, 6.0), Dose(20.0, 1, 40.0)],
+        [Dose(0.0, central, 40.0), Dose(8.0, central, 30.0, 6.0), Dose(20.0, first, 40.0)],
     ]
     times = np.array([0.3, 1.0, 2.5, 5.0, 11.0, 12.5, 18.0, 25.0, 26.0, 30.0, 37.0, 48.0, 60.0])
     return regimens, times, central
@@ -203,15 +206,15 @@ MM_PARAMS = [dict(VM=40.0, KM=2.0, V=15.0, V1=15.0, Q=4.0, V2=30.0, KA=1.2, CL=1
              dict(VM=8.0, KM=1.0, V=20.0, V1=20.0, Q=2.0, V2=50.0, KA=0.6, CL=0.5)]
 
 
-@pytest.mark.parametrize("name,ncmt,parallel", MM_CASES)
-def test_michaelis_menten_matches_scipy_radau(name, ncmt, parallel):
+@pytest.mark.parametrize("name,ncmt,oral", MM_CASES)
+def test_michaelis_menten_matches_scipy_radau(name, ncmt, oral):
     # Multiple oral and IV doses (boluses, an infusion) over 60 h, saturated and unsaturated
     # kinetics; reference: scipy Radau at rtol 1e-12 on the whole history. popkin runs
     # at rtol 1e-8 per step, so 1e-5 relative (the task's bar) has ample margin; the
     # absolute 1e-9 (amount/L) applies only to the terminal tail (C ~ 1e-9, i.e. 1e-11 of
     # the peak), where the solver's absolute tolerance (atol 1e-10 in amounts) governs.
     model = get_model(name)
-    regimens, times, central = mm_regimens()
+    regimens, times, central = mm_regimens(oral)
     frames = [frame(doses, times, central, subject=i) for i, doses in enumerate(regimens)]
     ev = pack(pd.concat(frames, ignore_index=True))
     p = {k: jnp.asarray([q[k] for q in MM_PARAMS]) for k in model.parameters}
@@ -219,7 +222,7 @@ def test_michaelis_menten_matches_scipy_radau(name, ncmt, parallel):
     for i, doses in enumerate(regimens):
         q = MM_PARAMS[i]
         n = len(model.compartments)
-        states = reference(mm_rhs_numpy(q, ncmt, True, q["CL"] if parallel else 0.0), np.zeros(n), doses, times)
+        states = reference(mm_rhs_numpy(q, ncmt, oral, 0.0), np.zeros(n), doses, times)
         want = states[:, central - 1] / (q["V"] if ncmt == 1 else q["V1"])
         obs = np.asarray(ev.obs[i])
         np.testing.assert_allclose(got[i][obs], want, rtol=1e-5, atol=1e-9)
@@ -237,10 +240,9 @@ IV_MM = dict(VM=20.0, KM=3.0, V=10.0)
 LAMBERT_TIMES = np.array([0.0, 0.25, 1.0, 4.0, 9.0, 15.0])
 
 
-@pytest.fixture(scope="module")
-def iv_mm_bolus():
-    """1cmt-iv-mm amounts after a 200 bolus at LAMBERT_TIMES (each one interval of
-    advance(), vmapped) and their gradients w.r.t. VM, KM, V: one compile."""
+def test_mm_bolus_equals_lambert_w_and_zero_interval_is_a_no_op():
+    # One compile: 1cmt-iv-mm amounts after a 200 bolus, each time one interval of
+    # advance(), vmapped, with gradients w.r.t. VM, KM, V.
     model = get_model("1cmt-iv-mm")
 
     def amount(dt, p):
@@ -248,21 +250,13 @@ def iv_mm_bolus():
 
     f = jax.jit(jax.vmap(jax.value_and_grad(amount, argnums=1), in_axes=(0, None)))
     values, grads = f(jnp.asarray(LAMBERT_TIMES), IV_MM)
-    return np.asarray(values), {k: np.asarray(v) for k, v in grads.items()}
-
-
-def test_one_compartment_mm_bolus_equals_lambert_w_solution(iv_mm_bolus):
-    # Exact: C(t) = KM W((C0/KM) exp((C0 - VM t / V) / KM)) after an IV bolus, through
-    # advance() over single intervals of 0.25 to 15 h: 1e-7 relative (rtol 1e-8 per step).
-    amounts, _ = iv_mm_bolus
+    values, grads = np.asarray(values), {k: np.asarray(v) for k, v in grads.items()}
+    # Exact: C(t) = KM W((C0/KM) exp((C0 - VM t / V) / KM)); single intervals of 0.25 to
+    # 15 h at rtol 1e-8 per step: 1e-7 relative.
     exact = lambert_w_concentration(LAMBERT_TIMES, 20.0, **{k.lower(): v for k, v in IV_MM.items()})
-    np.testing.assert_allclose(amounts / 10.0, exact, rtol=1e-7)
-
-
-def test_zero_interval_is_a_no_op_with_finite_gradients_under_vmap(iv_mm_bolus):
+    np.testing.assert_allclose(values / 10.0, exact, rtol=1e-7)
     # dt = 0 next to dt > 0 in one vmapped batch: the state comes back bit for bit and
     # every parameter gradient is finite (exactly 0 for the empty interval).
-    values, grads = iv_mm_bolus
     assert values[0] == 200.0
     for name, g in grads.items():
         assert np.all(np.isfinite(g)), name

@@ -15,7 +15,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -23,8 +22,7 @@ import pytest  # noqa: E402
 
 from popkin.data.events import pack  # noqa: E402
 from popkin.pk.engine import predict_population  # noqa: E402
-from popkin.pk.ode import ODEOptions  # noqa: E402
-from popkin.pk.ode_models import CompartmentODE  # noqa: E402
+from popkin.pk.model import get_model  # noqa: E402
 
 N_INTERVALS = 200
 # (name, CMT, AMT, RATE, II): oral bolus, IV bolus, short infusion (2 h), infusion
@@ -79,43 +77,19 @@ def ss_versus_limit(model):
     return ss, limit
 
 
-@pytest.fixture(scope="module")
-def direct_adjoint_results():
-    # DirectAdjoint: the engine's SS Newton step uses forward-mode derivatives (jacfwd),
-    # which diffrax supports with DirectAdjoint/ForwardMode only (see the xfail below).
-    return ss_versus_limit(CompartmentODE(1, "oral", "mm", options=ODEOptions(adjoint=diffrax.DirectAdjoint())))
-
-
-@pytest.mark.parametrize("which", range(len(REGIMENS) - 1), ids=[r[0] for r in REGIMENS[:-1]])
-def test_nonlinear_steady_state_is_the_limit_of_repeated_dosing(direct_adjoint_results, which):
-    ss, limit = direct_adjoint_results
-    got, want = ss[which][1:], limit[which]  # [0] is the SS dose record itself
-    assert np.all(want > 0.1)  # a real steady state, well above zero
-    np.testing.assert_allclose(got, want, rtol=1e-6)
-
-
-def test_constant_infusion_steady_state_is_exact(direct_adjoint_results):
+@pytest.mark.slow  # ~45 s of CPU, nearly all compiling the nonlinear SS path
+def test_nonlinear_steady_state_is_the_limit_of_repeated_dosing():
+    # Default ODEOptions (RecursiveCheckpointAdjoint): the engine's Newton iteration
+    # takes reverse-mode Jacobians. One test, one compile: the SS machinery of a
+    # nonlinear ODE model is the most expensive graph in the suite.
+    ss, limit = ss_versus_limit(get_model("1cmt-oral-mm"))
+    for (name, *_), got, want in zip(REGIMENS[:-1], ss, limit):
+        assert np.all(want > 0.1), name  # a real steady state, well above zero
+        np.testing.assert_allclose(got[1:], want, rtol=1e-6, err_msg=name)  # got[0]: the SS record
     # AMT=0, RATE=R, SS=1: the state at the record is the SS of a constant infusion,
     # C = R KM / (VM - R) exactly (R = VM C / (KM + C)); the long infusion agrees too.
-    ss, limit = direct_adjoint_results
+    # (As in NONMEM, the infusion does not continue after the SS record.)
     rate = REGIMENS[-1][3]
     exact = rate * PARAMS["KM"] / (PARAMS["VM"] - rate)
     np.testing.assert_allclose(ss[-1][0], exact, rtol=1e-6)
     np.testing.assert_allclose(limit[-1], exact, rtol=1e-6)
-
-
-@pytest.mark.xfail(strict=True, reason="engine: after an SS=1 constant infusion (AMT=0, RATE>0) record the "
-                                       "infusion stops instead of continuing (NONMEM keeps it running)")
-def test_constant_infusion_continues_after_the_steady_state_record(direct_adjoint_results):
-    ss, limit = direct_adjoint_results
-    np.testing.assert_allclose(ss[-1][1:], limit[-1], rtol=1e-6)
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="engine._fixed_point takes jax.jacfwd of model.advance; diffrax's default "
-                          "RecursiveCheckpointAdjoint is reverse-mode only. Fix in engine: jax.jacrev "
-                          "for the Newton Jacobian (and stop_gradient on it in the final step).")
-def test_nonlinear_steady_state_with_the_default_adjoint():
-    ss, limit = ss_versus_limit(CompartmentODE(1, "oral", "mm"))
-    for a, b in zip(ss[:-1], limit[:-1]):
-        np.testing.assert_allclose(a[1:], b, rtol=1e-6)

@@ -102,7 +102,10 @@ def test_ipred_from_parameter_columns():
     np.testing.assert_allclose(out["IPRED"], amt / frame["V"] * np.exp(-frame["CL"] / frame["V"] * t), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name, model", [("Oral_1CPT", "1cmt-oral"), ("Infusion_2CPT", "2cmt-iv")])
+@pytest.mark.parametrize("name, model", [
+    ("Oral_1CPT", "1cmt-oral"),
+    pytest.param("Infusion_2CPT", "2cmt-iv", marks=pytest.mark.slow),  # one more compile
+])
 def test_ipred_from_true_parameters_explains_the_acop_data(name, model):
     """ACOP 2016 simulated studies (120 subjects, single, multiple and steady-state
     dosing) carry each subject's true CL, V, KA (Q, V2): IPRED from them must leave

@@ -1,0 +1,1 @@
+"""Virtual-patient simulation throughput (``python -m benchmarks.simulation.run``)."""

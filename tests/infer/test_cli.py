@@ -1,0 +1,44 @@
+"""``popkin fit`` on theophylline with tiny settings."""
+
+import os
+
+import pandas as pd
+from click.testing import CliRunner
+
+from popkin.cli import main
+from popkin.infer import load
+
+
+
+def _theoph_csv():
+    from popkin.datasets import path
+
+    return str(path("theoph.csv"))
+
+
+def test_fit_command_writes_table_and_posterior_and_refuses_existing_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))   # the command sets host devices
+    out = tmp_path / "theoph-fit"
+    args = ["fit", _theoph_csv(), "--model", "models/theoph.py", "--method", "nuts", "--chains", "2",
+            "--warmup", "150", "--draws", "150", "--seed", "11", "--no-progress", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "parameters.csv", index_col="parameter")
+    assert list(table.index[:3]) == ["CL", "V", "KA"]
+    assert {"median", "q05", "q95", "rhat", "ess_bulk", "ess_tail", "cv_percent", "shrinkage_percent"} <= set(table)
+    assert 2.0 < table.loc["CL", "median"] < 3.6                    # L/h, 70 kg (nlme: 2.81)
+    fitted = load(out / "posterior.nc")
+    assert fitted.posterior.sizes["chain"] == 2 and fitted.posterior.sizes["draw"] == 150
+    assert (out / "summary.txt").read_text().startswith("popkin fit (nuts)")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert sorted(os.listdir(out)) == ["parameters.csv", "posterior.nc", "summary.txt"]
+
+
+def test_fit_command_reports_model_file_errors(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("model = 3\n")
+    result = CliRunner().invoke(main, ["fit", _theoph_csv(), "--model", str(bad), "--method", "map",
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "PopulationModel" in result.output
+    assert not (tmp_path / "o").exists()
