@@ -75,7 +75,8 @@ def nuts_table(data: dict) -> list[str]:
                                     "constrained only" if chk["same_density"] else "**NO**")
         grad = (chk or {}).get("grad_eval_s") or {}
         g = f"{_f(1000 * grad['popkin'])} / {_f(1000 * grad['stan'])}" if grad.get("stan") else "n/a"
-        popkin_cell = f"{_f(dp['min_ess_bulk'])}, {_f(pk['warm_s'] or pk['cold_s'])}, **{_f(dp['ess_per_s'])}**"
+        star = "*" if pk["warm_s"] is None else ""
+        popkin_cell = f"{_f(dp['min_ess_bulk'])}, {_f(pk['warm_s'] or pk['cold_s'])}{star}, **{_f(dp['ess_per_s'])}**"
         if not st:
             lines.append(f"| {r['problem']} | {pk['n_subjects']} / {pk['n_obs']} | {eq} | {popkin_cell} | (no Stan) | "
                          f"| | {_f(pk['total_s'])} / | {_f(pk['jit_s'])} / | {g} | {_f(pk['peak_rss_mb'])} / | "
@@ -90,6 +91,8 @@ def nuts_table(data: dict) -> list[str]:
             f"{_f(ra['ess_per_1k_grad'])} | {_f(pk['total_s'])} / {_f(st['total_s'])}{c} | "
             f"{_f(pk['jit_s'])} / {_f(st['compile_s'])}{c} | {g} | {_f(pk['peak_rss_mb'])} / {_f(st['peak_rss_mb'])} | "
             f"{_f(dp['converged'])} / {_f(ds['converged'])} | {pk['divergent']} / {st['divergent']} |")
+    if any(r["popkin"]["warm_s"] is None for r in data["rows"]):
+        lines += ["", "\\* popkin's first run, compilation included (the run is not repeated for large N)."]
     lines += ["", "Targets of the issue (measured, not asserted):", ""]
     any_target = False
     for r in data["rows"]:

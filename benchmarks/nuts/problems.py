@@ -220,5 +220,10 @@ QUICK = ("theoph", "bid2_n100_sparse")
 FULL = tuple(PROBLEMS)
 
 
+def count_subjects(csv: Path) -> int:
+    """Number of subjects (distinct ID) in a data file."""
+    return int(pd.read_csv(csv, usecols=["ID"])["ID"].nunique())
+
+
 def work_dir(name: str) -> Path:
     return WORK / "nuts" / name

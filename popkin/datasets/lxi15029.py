@@ -204,7 +204,7 @@ class PopulationModel:
 
 POPULATION = PopulationModel(
     model="1cmt-oral-mm-linear",
-    typical={"VM": 4.277, "KM": 0.08173, "V": 4.644, "KA": 0.3811, "CL": 7.908},
+    typical={"VM": 4.277, "KM": 0.08173, "V": 4.644, "KA": 0.3632, "CL": 7.908},
     omega={"VM": 0.3, "KM": 0.3, "V": 0.3, "KA": 0.3, "CL": 0.3},
     sigma_prop=0.15,
     sigma_add=0.3,

@@ -27,7 +27,8 @@ from popkin.diagnostics.estimates import Estimates
 from popkin.diagnostics.replicates import simulate_replicates
 
 
-def npde_values(dv: np.ndarray, sims: np.ndarray, subject: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def npde_values(dv: np.ndarray, sims: np.ndarray, subject: np.ndarray,
+                use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(npde, pd) per observation.
 
     dv: (n,) observations; sims: (K, n) replicates; subject: (n,) subject index of each

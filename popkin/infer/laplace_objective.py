@@ -104,7 +104,8 @@ class LaplaceObjective:
             b, g_max, surrogate, h_hat = modes.b, modes.gradient, modes.jets, modes.hessian
         else:   # no random effects: the gradient needs first-order jets only
             b, g_max, h_hat = self.b, np.zeros(self.data.n_subjects), jnp.zeros((self.data.n_subjects, 0, 0))
-            surrogate = compiled_jets(self.model, self.data, with_random_effects(self.model, self.data, population, b), 1)
+            v = with_random_effects(self.model, self.data, population, b)
+            surrogate = compiled_jets(self.model, self.data, v, 1)
         (value, ll), grad = _ofv_and_gradient(self.model, u, self.data, b, surrogate, h_hat)
         value, grad = float(value), np.asarray(grad, dtype=np.float64)
         if np.isfinite(value) and np.all(np.isfinite(grad)) and np.all(np.isfinite(np.asarray(b))):

@@ -6,8 +6,11 @@ predictions at fixed parameters.
     table = popkin.pk.predict_frame("trial.csv", "1cmt-oral", {"CL": 1.1, "V": 20, "KA": 1.5})
 """
 
+# popkin.pk.predict (the module) is imported first: importing a submodule binds its
+# name on the package, and the name ``predict`` must end up meaning the function.
+from popkin.pk.predict import predict_frame  # noqa: I001
 from popkin.pk.closed_form import OneCompartment, TwoCompartment
-from popkin.pk.engine import predict, predict_population, solve, solve_population
+from popkin.pk.engine import generated_slots, predict, predict_population, solve, solve_population
 from popkin.pk.model import (
     Model,
     StructuralModel,
@@ -17,7 +20,6 @@ from popkin.pk.model import (
     register,
     resolve_parameters,
 )
-from popkin.pk.predict import predict_frame
 
 __all__ = [
     "Model",
@@ -33,5 +35,6 @@ __all__ = [
     "predict",
     "solve_population",
     "predict_population",
+    "generated_slots",
     "predict_frame",
 ]

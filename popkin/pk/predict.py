@@ -23,7 +23,7 @@ import pandas as pd
 
 from popkin.data.events import expand_addl, pack, unpack
 from popkin.errors import ModelError, OutputExistsError
-from popkin.pk.engine import predict_population
+from popkin.pk.engine import generated_slots, predict_population
 from popkin.pk.model import load_model, n_compartments, resolve_parameters
 
 
@@ -62,7 +62,9 @@ def predict_frame(data, model, params: dict) -> pd.DataFrame:
     _check_columns(frame, needed)
 
     out = frame.copy()
-    run = jax.jit(lambda ev, p: predict_population(model, ev, p))
+    steady_state = bool(np.any(np.asarray(events.ss) > 0))
+    slots = None if steady_state else generated_slots(events)  # a short scan for plain regimens
+    run = jax.jit(lambda ev, p: predict_population(model, ev, p, steady_state=steady_state, max_generated=slots))
     for name, source in (("PRED", typical), ("IPRED", individual)):
         if name == "IPRED" and source == typical:
             continue

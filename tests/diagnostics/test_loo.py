@@ -100,7 +100,7 @@ def test_loo_prefers_the_true_two_compartment_model(tmp_path):
     two = PopulationModel("2cmt-oral", {"CL": Theta(3.0, "L/h"), "V1": Theta(20.0, "L"), "Q": Theta(4.0, "L/h"),
                                         "V2": Theta(40.0, "L"), "KA": Theta(1.0, "1/h")},
                           error=err, iiv=IIV(("CL", "V1")))
-    opts = NUTSOptions(chains=2, warmup=300, draws=300, progress=False, seed=1)
+    opts = NUTSOptions(chains=2, warmup=200, draws=200, progress=False, seed=1)
     fits = {"1cmt": fit(one, data, options=opts), "2cmt": fit(two, data, options=opts)}
     table = loo_table(fits, by="subject")
     assert table.index[0] == "2cmt"
@@ -119,7 +119,7 @@ def two_compartment_oral(t, dose, cl, v1, q, v2, ka):
     return dose * ka / v1 * (a * np.exp(-alpha * t) + b * np.exp(-beta * t) + c * np.exp(-ka * t))
 
 
-def two_compartment_trial(n: int = 24, seed: int = 4) -> pd.DataFrame:
+def two_compartment_trial(n: int = 16, seed: int = 4) -> pd.DataFrame:
     """n subjects, 100 mg oral, 10 samples to 48 h; CL 3, V1 20, Q 4, V2 40, KA 1.5; IIV
     30% on CL and V1; combined error (0.02 mg/L, 10%)."""
     rng = np.random.default_rng(seed)

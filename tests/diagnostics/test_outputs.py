@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from popkin.diagnostics import Estimates, residual_table
 from popkin.infer import FitResult, write_outputs
@@ -30,6 +31,7 @@ def truth_result(problem, values) -> FitResult:
     return FitResult(idata, table, "map", (), problem.model, problem)
 
 
+@pytest.mark.slow
 def test_write_outputs_writes_the_diagnostics(simulated, tmp_path):
     problem, values, _ = simulated
     result = truth_result(problem, values)

@@ -213,6 +213,27 @@ def test_too_many_running_infusions_gives_nan_not_a_wrong_answer():
     assert np.all(np.isnan(got))
 
 
+def test_max_generated_shortens_the_scan_without_changing_results():
+    """Traced events default to 2E generated slots; ``generated_slots`` (a landing per
+    dose, an end per infusion) gives the same predictions with a shorter scan, and too
+    few slots give NaN."""
+    import jax
+
+    from popkin.pk import generated_slots
+    from popkin.pk.engine import predict
+    from tests.pk.helpers import MODELS
+
+    p = {"CL": 2.0, "V": 30.0, "KA": 1.0, "ALAG1": 0.5}
+    ev = subject([dose(0, 100, cmt=1, ii=12, addl=3), dose(6, 50, cmt=2, rate=10)] + obs([1, 7, 13, 40], cmt=2))
+    assert generated_slots(ev) == 6
+    model = MODELS["1cmt-oral"]
+    default = jax.jit(lambda e: predict(model, e, p, steady_state=False))(ev)
+    short = jax.jit(lambda e: predict(model, e, p, steady_state=False, max_generated=6))(ev)
+    np.testing.assert_allclose(short, default, rtol=1e-14)
+    too_few = jax.jit(lambda e: predict(model, e, p, steady_state=False, max_generated=5))(ev)
+    assert np.all(np.isnan(np.asarray(too_few)[np.asarray(ev.mask)]))
+
+
 # ----------------------------------------------------------------------------- NONMEM event rules
 
 

@@ -121,3 +121,11 @@ def test_ipred_from_true_parameters_explains_the_acop_data(name, model):
     print(f"\n{name}: {len(o)} observations, log(DV/IPRED) mean {r.mean():.4f}, SD {r.std():.4f}")
     assert len(o) > 6000
     assert abs(r.mean()) < 0.03 and 0.18 < r.std() < 0.22
+
+
+def test_public_names():
+    """``popkin.pk.predict`` is the engine function, not the module of the same name."""
+    import popkin.pk as pk
+    from popkin.pk import engine
+
+    assert pk.predict is engine.predict and callable(pk.predict_frame)
