@@ -129,3 +129,19 @@ def test_public_names():
     from popkin.pk import engine
 
     assert pk.predict is engine.predict and callable(pk.predict_frame)
+
+
+def test_model_from_a_python_file(tmp_path):
+    from popkin.pk import OneCompartment, load_model
+
+    good = tmp_path / "mymodel.py"
+    good.write_text("from popkin.pk import OneCompartment\nmodel = OneCompartment(oral=False)\n")
+    assert load_model(str(good)) == OneCompartment(oral=False)
+    bad = tmp_path / "nomodel.py"
+    bad.write_text("x = 1\n")
+    with pytest.raises(ModelError, match="must define a variable named `model`"):
+        load_model(str(bad))
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('oops')\n")
+    with pytest.raises(ModelError, match="could not import model file .*RuntimeError: oops"):
+        load_model(str(broken))
