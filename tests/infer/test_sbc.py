@@ -77,8 +77,13 @@ def test_sbc_tiny_coverage():
     intervals contain the truth in at least 75% of the 48 (replicate, parameter) pairs.
     A calibrated pipeline fails this with probability ~0.1% (Binomial(48, 0.9) < 36); a
     biased one (e.g. a wrong likelihood scale or a sampler stuck at its start) fails."""
+    from popkin.infer.map import _objective
+
+    compiled_before = _objective._cache_size()
     _, covered = _ranks(8, NUTSOptions(chains=1, warmup=150, draws=150, progress=False), thin=3, seed=100)
     assert covered.mean() >= 0.75, covered.mean()
+    # 8 data sets, one compilation of the MAP objective: the data are traced, not constants
+    assert _objective._cache_size() == compiled_before + 1
 
 
 @pytest.mark.slow

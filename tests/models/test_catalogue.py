@@ -55,3 +55,28 @@ def test_read_options_match_the_bundled_loaders():
         entry = load_catalogue_model(ROOT / "models" / name)
         ds = read(datasets.path(source), **entry.read)
         assert len(bind(entry.model, ds).observations) == N_OBS[name]
+
+
+def test_lxi_blq_records_are_censored_observations():
+    """The virtual trial reports BLQ records (LLOQ 1 ng/mL); they enter as censored."""
+    entry = load_catalogue_model(ROOT / "models" / "lxi_1cpt_linear.py")
+    problem = bind(entry.model, datasets.lxi15029_trial())
+    censored = int(problem.data.censored.sum())
+    assert censored > 0 and censored == int(problem.observations["BLQ"].sum())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DATA))
+def test_model_file_map_fit_converges(name):
+    """Every catalogue model has a finite joint mode on its data (a smoke test of the
+    whole path: data, structural model, likelihood, optimiser). Slow: the ODE models
+    compile for minutes. ``scripts/test.sh -m slow tests/models``."""
+    import numpy as np
+
+    from popkin.infer import fit
+
+    entry = load_catalogue_model(ROOT / "models" / name)
+    result = fit(entry.model, DATA[name](), "map")
+    print(name, result.table["mode"].round(4).to_dict())
+    assert np.isfinite(result.table["mode"]).all()
+    assert np.isfinite(result.idata.log_likelihood["y"].values).all()
