@@ -564,11 +564,9 @@ def render(model: PopulationModel) -> str:
         lines.append(f"  {model.description}")
     iiv = set(model.eta_names)
     lines.append("$PK   (i: subject; " + ", ".join(model.thetas) + " are typical values)")
-    width = max(len(n) for n in model.parameters)
     for name, spec in model.parameters.items():
         unit = getattr(spec, "unit", "")
-        lines.append(f"  {_eq(name, spec, iiv, model.iov):<60s}" + (f" [{unit}]" if unit else "").rstrip())
-    del width
+        lines.append((f"  {_eq(name, spec, iiv, model.iov):<60s}" + (f" [{unit}]" if unit else "")).rstrip())
     lines.append("$PRIORS")
     for name in model.thetas:
         lines.append(f"  {name} ~ {describe_prior(model.parameters[name].default_prior())}")

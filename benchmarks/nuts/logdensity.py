@@ -70,20 +70,21 @@ def popkin_log_densities(problem, points: list[dict]) -> tuple[np.ndarray, np.nd
     from popkin.infer.numpyro_model import population_model
 
     model, data = problem.model, problem.data
-    pot = jax.jit(lambda u: potential(model, u, data))
-    logd = jax.jit(lambda v: log_density(partial(population_model, model), (data, data.events.dv), {}, v)[0])
+    # data as arguments, not closed over: XLA would otherwise constant-fold the data set
+    pot = jax.jit(lambda u, d: potential(model, u, d))
+    logd = jax.jit(lambda v, d: log_density(partial(population_model, model), (d, d.events.dv), {}, v)[0])
     with_j, without = [], []
     for v in points:
         vj = {k: jnp.asarray(x) for k, x in v.items()}
-        with_j.append(-float(pot(problem.space.unconstrain(vj))))
-        without.append(float(logd(vj)))
-    vg = jax.jit(jax.value_and_grad(lambda u: potential(model, u, data)))
+        with_j.append(-float(pot(problem.space.unconstrain(vj), data)))
+        without.append(float(logd(vj, data)))
+    vg = jax.jit(jax.value_and_grad(lambda u, d: potential(model, u, d)))
     u0 = problem.space.unconstrain({k: jnp.asarray(x) for k, x in points[0].items()})
-    jax.block_until_ready(vg(u0))
+    jax.block_until_ready(vg(u0, data))
     best = float("inf")
     for _ in range(20):
         t0 = time.perf_counter()
-        jax.block_until_ready(vg(u0))
+        jax.block_until_ready(vg(u0, data))
         best = min(best, time.perf_counter() - t0)
     return np.asarray(with_j), np.asarray(without), best
 

@@ -4,7 +4,7 @@ that process's): ``python -m benchmarks.simulation.side MODEL N CHUNK``.
 MODEL: ``2cmt-oral`` (closed form) or ``1cmt-oral-mm`` (Michaelis-Menten ODE, diffrax).
 Simulates N virtual patients (IIV 30% on every parameter, fixed population) on 100 mg
 BID to steady state (one SS = 1 record; AUCtau, Cmax, Cmin, Ctrough, Cav per patient,
-129-point grid, refined extrema) and prints one JSON line: the time of a first run of
+145-point grid, refined extrema) and prints one JSON line: the time of a first run of
 one chunk (trace + compile + that chunk) and of the N-patient run (compiled).
 """
 

@@ -112,8 +112,9 @@ def calibrate(start: lxi15029.PopulationModel = lxi15029.POPULATION, *, n_per_gr
     """Nelder-Mead on the log typical values of ``start`` (IIV and residual error fixed).
 
     n_per_group: virtual patients per dose group in each objective evaluation (common
-    random numbers: the same ``seed`` every time). Takes about 5-15 s per evaluation on
-    2 CPU cores (simulation by popkin's ODE engine, NCA by popkin.nca).
+    random numbers: the same ``seed`` every time). An evaluation at 60 patients per group
+    took about 80 s on 2 shared CPU cores (simulation by popkin's ODE engine, NCA by
+    popkin.nca), so the default budget is hours; the shipped values came from 21.
     """
     from scipy.optimize import minimize
 

@@ -463,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", metavar="PATH", help="write simulate_trial(--seed) as CSV to PATH (never overwrites)")
     parser.add_argument("--seed", type=int, default=SHIPPED_SEED, help=f"seed for --write (default {SHIPPED_SEED})")
     parser.add_argument("--calibrate", action="store_true",
-                        help="rerun the calibration (minutes) and print the parameters found")
+                        help="rerun the calibration (about a minute per objective evaluation, up to 200 "
+                             "evaluations) and print what it finds")
     args = parser.parse_args(argv)
     if not (args.table or args.write or args.calibrate or args.seeds or args.expected):
         parser.print_help()

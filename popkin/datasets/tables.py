@@ -230,6 +230,7 @@ def side_by_side_text(result: NCAResult, title: str = "", published: PublishedTa
              "|" + "---|" * (3 + len(DOSE_GROUPS))]
     for _, r in table.iterrows():
         name = f"{r['parameter']} ({r['unit']})" if r["unit"] else r["parameter"]
-        cells = [f"{_fmt(r[f'{d} virtual'])} / {_fmt(r[f'{d} published'])}" for d in DOSE_GROUPS]
+        fmt = (lambda x: f"{x:.0f}" if math.isfinite(x) else "-") if r["statistic"] == "count" else _fmt
+        cells = [f"{fmt(r[f'{d} virtual'])} / {fmt(r[f'{d} published'])}" for d in DOSE_GROUPS]
         lines.append(f"| {r['table']} | {name} | {r['statistic']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

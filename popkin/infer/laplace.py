@@ -219,6 +219,7 @@ def run(problem: Problem, options: LaplaceOptions = LaplaceOptions()) -> Laplace
              "laplace_gradient": float(np.max(np.abs(grad)))}
     idata = to_inference_data(problem, samples, {"potential_energy": np.asarray([[0.5 * value]])}, points,
                               _attrs(problem, options, extra))
+    idata.posterior.attrs.update(extra)     # kept by FitResult.save / popkin.infer.load
     if "posterior_predictive" in idata.groups():
         del idata["posterior_predictive"]   # one simulated data set at the estimate is not a predictive
     table = laplace_table(space, x, cov_u, idata.posterior)

@@ -158,8 +158,8 @@ def test_gradient_is_exact(problem):
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5)
 
 
-def test_laplace_fit_matches_nlme(problem):
-    from popkin.infer import fit
+def test_laplace_fit_matches_nlme(problem, tmp_path):
+    from popkin.infer import fit, load
 
     # the fixture's model object: its compiled functions are reused (models are static
     # arguments of jit, compared by identity)
@@ -188,3 +188,7 @@ def test_laplace_fit_matches_nlme(problem):
     np.testing.assert_allclose(ebes["ETA_A"], R_RANEF_A, atol=1e-5)
     np.testing.assert_allclose(ebes["ETA_B"], R_RANEF_B, atol=1e-5)
     assert not result.warnings
+    # the OFV and the table survive save/load
+    again = load(result.save(tmp_path / "lmm.nc"))
+    assert again.method == "laplace" and again.idata.posterior.attrs["ofv"] == pytest.approx(result.ofv)
+    assert again.table.loc["A", "estimate"] == pytest.approx(t.loc["A", "estimate"])

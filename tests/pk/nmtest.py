@@ -1,6 +1,6 @@
 """The NONMEM 7.4.3 event-handling test set (nlmixr2data ``nmtest``) as canonical frames.
 
-Source: /work/shared/data/nlmixr2data/nmtest.csv (R package nlmixr2data, GPL >= 2).
+Source: shared/data/nlmixr2data/nmtest.csv (R package nlmixr2data, GPL >= 2).
 Model that produced ``cp``: one compartment, first-order absorption, CL = 1.1 L/h,
 V = 20 L, KA = 1.5 /h; CMT 1 depot, CMT 2 central; F2 = ``bioav``, ALAG2 = ``lagt``,
 R2 = ``rat2`` (RATE = -1), D2 = ``dur2`` (RATE = -2); cp = central / (V / 1000).
@@ -10,6 +10,7 @@ Shared by the closed-form and the ODE tests (import ``tests.pk.nmtest`` or this 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import pandas as pd
 
 from popkin.data.events import expand_addl, pack
 
-PATH = Path("/work/shared/data/nlmixr2data/nmtest.csv")
+SHARED = Path(os.environ.get("POPKIN_SHARED_DATA", "/work/shared/data"))  # set by tests/conftest.py
+PATH = SHARED / "nlmixr2data" / "nmtest.csv"
 COVARIATES = ("LAGT", "BIOAV", "RAT2", "DUR2")
 # NONMEM's parameters; per-record values are taken from the covariate columns.
 THETA = {"CL": 1.1, "V": 20.0, "KA": 1.5, "S2": 20.0 / 1000}
@@ -83,7 +85,7 @@ def alag_beyond_ii_windows(frame: pd.DataFrame | None = None) -> dict:
     ss = frame[(frame["SS"] > 0) & (frame["EVID"] == 1) & (frame["LAGT"] > frame["II"])]
     out: dict = {}
     for _, r in ss.iterrows():
-        out.setdefault(r["ID"], []).append((r["TIME"], r["TIME"] + r["LAGT"] - r["II"]))
+        out.setdefault(int(r["ID"]), []).append((r["TIME"], r["TIME"] + r["LAGT"] - r["II"]))
     return out
 
 

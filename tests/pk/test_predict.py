@@ -20,7 +20,7 @@ from tests.pk import nmtest
 NMTEST = str(nmtest.PATH)
 PARAMS = {"CL": 1.1, "V": 20, "KA": 1.5, "F2": "BIOAV", "ALAG2": "LAGT", "R2": "RAT2", "D2": "DUR2",
           "S2": 0.02}
-ACOP = "/work/shared/data/nlmixr2data"
+ACOP = str(nmtest.SHARED / "nlmixr2data")
 
 
 @pytest.fixture()
