@@ -4,6 +4,7 @@ of docs/benchmarks.md.
     python -m benchmarks.run --quick            # minutes: tiny settings, checks the harness
     python -m benchmarks.run --full             # the study (hours on 2 cores); a quiet machine
     python -m benchmarks.run --full --only nuts structural --no-stan
+    python -m benchmarks.run --full --only nuts --chains 2 --reuse-compile --note "2 busy cores"
 
 Studies (each also runs alone, e.g. ``python -m benchmarks.nuts.run --full``):
 
@@ -42,10 +43,11 @@ def _simulation(mode: str, out_dir: Path, **_) -> Path | None:
     return module.run(mode, out_dir)
 
 
-def _nuts(mode, out_dir, stan=True, **_):
+def _nuts(mode, out_dir, stan=True, chains=None, reuse_compile=False, note="", **_):
     from benchmarks.nuts.run import run
 
-    return run(mode, out_dir=out_dir, stan=stan)
+    return run(mode, out_dir=out_dir, stan=stan, fresh=False if reuse_compile else None,
+               overrides={"chains": chains}, note=note)
 
 
 def _structural(mode, out_dir, stan=True, **_):
@@ -71,13 +73,18 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=STUDIES, default=list(STUDIES))
     ap.add_argument("--no-stan", action="store_true", help="skip the R peers (Stan, deSolve)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--chains", type=int, help="NUTS chains on both sides (default: 2 quick, 4 full)")
+    ap.add_argument("--reuse-compile", action="store_true",
+                    help="NUTS: use cached Stan builds and their recorded compile time (default in --quick)")
+    ap.add_argument("--note", default="", help="a remark stored in the NUTS JSON (e.g. a shared machine)")
     args = ap.parse_args(argv)
     failed = []
     for study in args.only:
         t0 = time.perf_counter()
         print(f"[run] === {study} ({args.mode}) ===", flush=True)
         try:
-            path = RUNNERS[study](args.mode, args.out, stan=not args.no_stan)
+            path = RUNNERS[study](args.mode, args.out, stan=not args.no_stan, chains=args.chains,
+                                  reuse_compile=args.reuse_compile, note=args.note)
             print(f"[run] {study}: {path or 'skipped'} ({time.perf_counter() - t0:.0f} s)", flush=True)
         except Exception:  # noqa: BLE001 - one failed study must not lose the others
             traceback.print_exc()

@@ -1,24 +1,11 @@
-"""Subjects and virtual patients sharded across devices with ``jax.sharding``.
+"""The check and the study of popkin's multi-device path (``popkin.sharding``: subjects
+and virtual patients split across devices with ``jax.sharding``; its placement helpers
+are re-exported here).
 
-This is the multi-device path, kept here until popkin's population-model and simulation
-code adopt it (see docs/benchmarks.md, "Multi-device"). Nothing here re-implements
-popkin: the arrays popkin already uses (``EventArrays``, ``FitData``, the parameter dicts
-and the unconstrained point ``u``) are placed on a one-axis ``Mesh`` over the *subject*
-axis with ``NamedSharding`` (``jax.device_put``), and popkin's own jitted functions
-(``popkin.infer.density.negative_log_density``, its gradient, and
-``popkin.pk.engine.predict_population``) run on them unchanged: XLA's SPMD partitioner
-splits the ``vmap`` over subjects across devices and adds one all-reduce for the sum of
-the log density. No scheduler of our own.
-
-    mesh = subject_mesh()                          # all local devices, axis "subjects"
-    data = shard_subjects(problem.data, mesh)      # FitData: every leaf split on axis 0
-    u = shard_point(u, mesh)                       # z_iiv split, population values replicated
-    value = negative_log_density(model, u, data)   # popkin's function, now multi-device
-
-Shapes must divide: ``pad_subjects`` adds inert subjects (no doses, no observations)
-for *prediction*; a padded *log density* would also count the padded subjects' z prior,
-so ``shard_subjects`` refuses an indivisible FitData (popkin needs a subject mask for
-that; reported as an API need).
+popkin's own jitted functions (``popkin.infer.density.potential`` and its gradient,
+``popkin.pk.engine.predict_population``) run unchanged on data placed with
+``popkin.sharding.shard_subjects`` / ``shard_point``; XLA's SPMD partitioner splits the
+``vmap`` over subjects and adds one all-reduce for the log-density sum.
 
 Check (float64, CPU with several host devices; what tests/benchmarks/test_sharding.py
 runs in a subprocess)::
@@ -34,113 +21,16 @@ against the number of devices, each count in its own process)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
-AXIS = "subjects"
+from popkin.sharding import (AXIS, device_count, pad_params, pad_subjects, predict_sharded,  # noqa: F401
+                             replicated, shard_local_rows, shard_point, shard_subjects, subject_mesh,
+                             subject_sharding)
 
-
-# --------------------------------------------------------------------------- placement
-
-def subject_mesh(devices=None):
-    """A one-axis ``Mesh`` named ``"subjects"`` over ``devices`` (default: all local)."""
-    import jax
-    from jax.sharding import Mesh
-
-    devices = list(jax.local_devices() if devices is None else devices)
-    return Mesh(np.asarray(devices), (AXIS,))
-
-
-def subject_sharding(mesh, ndim: int):
-    """``NamedSharding`` splitting axis 0 over the mesh, the other axes whole."""
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    return NamedSharding(mesh, PartitionSpec(AXIS, *([None] * (ndim - 1))))
-
-
-def replicated(mesh):
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    return NamedSharding(mesh, PartitionSpec())
-
-
-def _n_devices(mesh) -> int:
-    return int(np.prod(list(mesh.shape.values())))
-
-
-def shard_subjects(tree, mesh):
-    """Every array leaf of ``tree`` (``EventArrays``, ``FitData``, a dict of per-subject
-    parameters) split over devices along axis 0 (the subject axis); scalars replicated.
-    Raises ``ValueError`` if the number of subjects does not divide (``pad_subjects``)."""
-    import jax
-
-    leaves = [x for x in jax.tree_util.tree_leaves(tree) if np.ndim(x) >= 1]
-    n = {int(np.shape(x)[0]) for x in leaves}
-    if len(n) > 1:
-        raise ValueError(f"leaves disagree on the subject axis: sizes {sorted(n)}")
-    d = _n_devices(mesh)
-    if n and next(iter(n)) % d:
-        raise ValueError(f"{next(iter(n))} subjects do not divide over {d} devices; pad_subjects(...) "
-                         "for predictions (a padded log density would count the padded subjects)")
-    return jax.tree_util.tree_map(
-        lambda x: jax.device_put(x, subject_sharding(mesh, np.ndim(x)) if np.ndim(x) >= 1 else replicated(mesh)),
-        tree)
-
-
-def shard_point(u: dict, mesh, subject_sites=("z_iiv", "z_iov")) -> dict:
-    """An (un)constrained point of a population model: per-subject sites split on axis 0,
-    population values replicated on every device."""
-    import jax
-
-    return {k: jax.device_put(v, subject_sharding(mesh, np.ndim(v)) if k in subject_sites else replicated(mesh))
-            for k, v in u.items()}
-
-
-def pad_subjects(events, multiple: int):
-    """``EventArrays`` with inert subjects appended (copies of the first subject's record
-    times with every record masked out: no dose, no observation) up to a multiple of
-    ``multiple``. Returns (events, n_real)."""
-    import jax.numpy as jnp
-
-    n = events.n_subjects
-    extra = (-n) % multiple
-    if not extra:
-        return events, n
-
-    def pad(name, x):
-        x = jnp.asarray(x)
-        fill = jnp.broadcast_to(x[:1], (extra,) + x.shape[1:])
-        if name in ("mask", "obs", "blq"):
-            fill = jnp.zeros_like(fill)
-        elif name in ("amt", "rate", "ss", "ii"):
-            fill = jnp.zeros_like(fill)
-        elif name == "evid":
-            fill = jnp.full_like(fill, 2)
-        elif name == "row":
-            fill = jnp.full_like(fill, -1)
-        return jnp.concatenate([x, fill], axis=0)
-
-    kw = {f.name: pad(f.name, getattr(events, f.name)) for f in dataclasses.fields(events)
-          if f.name not in ("ids", "cov_names")}
-    ids = tuple(events.ids) + tuple(f"_pad{k}" for k in range(extra)) if events.ids else ()
-    return type(events)(**kw, ids=ids, cov_names=events.cov_names), n
-
-
-def pad_params(params: dict, n_total: int) -> dict:
-    """Per-subject parameter arrays padded (with their first value) to ``n_total``."""
-    import jax.numpy as jnp
-
-    out = {}
-    for k, v in params.items():
-        v = jnp.asarray(v)
-        if v.ndim == 0:
-            out[k] = v
-        else:
-            out[k] = jnp.concatenate([v, jnp.broadcast_to(v[:1], (n_total - v.shape[0],) + v.shape[1:])])
-    return out
+_n_devices = device_count
 
 
 # --------------------------------------------------------------------------- popkin on shards
@@ -170,22 +60,6 @@ def _value_and_grad(model):
     if model not in _VG:
         _VG[model] = jax.jit(jax.value_and_grad(lambda u, d: potential(model, u, d)))
     return _VG[model]
-
-
-def predict_sharded(structural, events, params: dict, mesh, steady_state: bool | None = False):
-    """``predict_population`` for virtual patients split over the devices of ``mesh``
-    (padded to a multiple of the device count, the padding dropped). Returns the
-    (sharded) prediction array and the number of real subjects."""
-    import jax
-
-    from popkin.pk.engine import predict_population
-
-    d = _n_devices(mesh)
-    events, n = pad_subjects(events, d)
-    params = pad_params(params, events.n_subjects)
-    events, params = shard_subjects(events, mesh), shard_subjects(params, mesh)
-    fn = jax.jit(lambda ev, p: predict_population(structural, ev, p, steady_state=steady_state))
-    return fn(events, params), n
 
 
 def collectives(hlo_text: str) -> dict:
@@ -258,8 +132,12 @@ def check(tol: float = 1e-10, full: bool = False) -> dict:
         row = {"problem": name, "n_subjects": problem.data.n_subjects, "value_single": v1, "value_sharded": vd,
                "value_rel_diff": abs(vd - v1) / abs(v1), "grad_rel_diff": grad_err,
                "data_shards": len(placed.device_set), "collectives": collectives(hlo)}
+        # the several-hosts placement (each process gives its own rows; here one process has them all)
+        local = shard_local_rows(problem.data, mesh, problem.data.n_subjects)
+        vl, _ = _value_and_grad(problem.model)(shard_point(u, mesh), local)
+        row["local_rows_rel_diff"] = abs(float(vl) - v1) / abs(v1)
         report["log_density"].append(row)
-        assert row["value_rel_diff"] <= tol and grad_err <= tol, row
+        assert row["value_rel_diff"] <= tol and grad_err <= tol and row["local_rows_rel_diff"] <= tol, row
         assert row["data_shards"] == d, row
 
     from popkin.dosing import bid

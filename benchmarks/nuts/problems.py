@@ -134,8 +134,7 @@ def simulate_bid2(n: int, sampling: str, seed: int = SEED) -> pd.DataFrame:
     import jax.numpy as jnp
 
     from popkin.data.events import pack
-    from popkin.pk import get_model
-    from popkin.pk.engine import predict_population
+    from popkin.pk.engine import generated_slots
 
     frame = bid2_design(n, sampling, seed)
     rng = np.random.default_rng(seed)
@@ -146,14 +145,31 @@ def simulate_bid2(n: int, sampling: str, seed: int = SEED) -> pd.DataFrame:
     canon = frame.assign(RATE=0.0, II=0.0, ADDL=0, SS=0, DV=np.nan, BLQ=0, LLOQ=np.nan,
                          ROW=np.arange(1, len(frame) + 1))
     events = pack(canon)
-    pred = np.asarray(predict_population(get_model("2cmt-oral"), events,
-                                         {k: jnp.asarray(v) for k, v in params.items()}, steady_state=False))
+    pred = np.asarray(_predictor(generated_slots(events))(events, {k: jnp.asarray(v) for k, v in params.items()}))
     row = np.asarray(events.row)
     f = pd.Series(pred[row >= 0], index=row[row >= 0]).reindex(canon["ROW"]).to_numpy()
     sd = np.sqrt(ERROR_2CPT["add"] ** 2 + (ERROR_2CPT["prop"] * f) ** 2)
     dv = f + sd * rng.standard_normal(len(f))
     frame["DV"] = np.where(frame["EVID"] == 0, np.round(dv, 6), np.nan)
     return frame
+
+
+_PREDICTORS: dict = {}
+
+
+def _predictor(max_generated: int):
+    """popkin's 2-cpt oral predictions, jitted once per generated-slot count (the data
+    sets of every size and seed then reuse one compilation per shape)."""
+    if max_generated not in _PREDICTORS:
+        import jax
+
+        from popkin.pk import get_model
+        from popkin.pk.engine import predict_population
+
+        model = get_model("2cmt-oral")
+        _PREDICTORS[max_generated] = jax.jit(lambda ev, p: predict_population(
+            model, ev, p, steady_state=False, max_generated=max_generated))
+    return _PREDICTORS[max_generated]
 
 
 def write_nonmem_csv(frame: pd.DataFrame, path: Path, covariates=()) -> Path:

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,9 @@ from benchmarks.nuts.logdensity import compare
 
 SETTINGS = {"quick": dict(chains=2, warmup=100, draws=100), "full": dict(chains=4, warmup=500, draws=500)}
 WARM_RERUN_MAX_SUBJECTS = 200   # above this, popkin's sampling time is its first run (compile included)
+SHARED_NOTE = ("Per problem the two engines run one after the other (popkin, then Stan), each in a fresh "
+               "process; load averages before and after each side are recorded (load_before/load_after) "
+               "because the machine may be shared with other work while the study runs.")
 TARGETS = {"theoph": {"ess_per_s_ratio": 1.0, "total_ratio_below": 1.0},
            "bid2_n1000_rich": {"ess_per_s_ratio": 2.0}, "bid2_n1000_sparse": {"ess_per_s_ratio": 2.0}}
 
@@ -114,6 +119,11 @@ def summarise(pop: dict, z: dict, seconds: float, leapfrog: int, chains: int) ->
 
 # --------------------------------------------------------------------------- one problem
 
+def _load() -> list[float] | None:
+    """1/5/15-minute load averages now (the machine may be shared with other work)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = False, seed: int = 1) -> dict:
     prob = P.PROBLEMS[name]
     work = P.work_dir(name)
@@ -147,10 +157,12 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
     n_subjects = P.count_subjects(csv)
     if n_subjects > WARM_RERUN_MAX_SUBJECTS:
         cmd.append("--no-warm")
+    load_before, started = _load(), time.time()
     done = run_measured(cmd, env=python_env(host_devices=settings["chains"]), cwd=BENCH.parent).check(
         f"popkin NUTS on {name}")
     pk = read_json_from_stdout(done.stdout)
-    pk.update(done.memory(), process_wall_s=done.wall_s)
+    pk.update(done.memory(), process_wall_s=done.wall_s, load_before=load_before, load_after=_load(),
+              started_unix=started)
     sampling_s = pk["warm_s"] if pk["warm_s"] is not None else pk["cold_s"]
     with np.load(npz_path) as npz:
         pk_pop, pk_z = popkin_columns(spec, dict(npz))
@@ -164,9 +176,11 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
 
     if stan:
         print(f"[nuts] {name}: Stan NUTS ...", flush=True)
+        load_before, started = _load(), time.time()
         info, draws = stan_side.sample(comp["rds"], csv, spec_path, work, chains=settings["chains"],
                                        warmup=settings["warmup"], draws=settings["draws"], seed=seed,
                                        adapt_delta=0.9, max_treedepth=10, cores=settings["chains"])
+        info.update(load_before=load_before, load_after=_load(), started_unix=started)
         st_pop, st_z = stan_columns(spec, draws)
         info["diagnostics"] = summarise(st_pop, st_z, info["sampling_wall_s"], info["leapfrog_sampling"],
                                         settings["chains"])
@@ -214,7 +228,7 @@ def _targets(name: str, row: dict) -> dict:
 
 
 def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = True, fresh: bool | None = None,
-        overrides: dict | None = None) -> Path:
+        overrides: dict | None = None, note: str = "", append: bool = False) -> Path:
     settings = dict(SETTINGS[mode], **{k: v for k, v in (overrides or {}).items() if v})
     names = list(names or (P.QUICK if mode == "quick" else P.FULL))
     fresh = (mode == "full") if fresh is None else fresh
@@ -224,9 +238,23 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
     from benchmarks.common import setup_jax
 
     setup_jax(True)
-    rows = [run_problem(n, settings, stan=stan, fresh=fresh) for n in names]
-    payload = {"study": "nuts", "mode": mode, "machine": machine(), "settings": settings, "rows": rows}
-    return write_json(Path(out_dir) / f"nuts-{mode}.json", payload)
+    payload = {"study": "nuts", "mode": mode, "machine": machine(), "settings": settings,
+               "problems_requested": names, "rows": [], "note": (SHARED_NOTE + " " + note).strip()}
+    path = Path(out_dir) / f"nuts-{mode}.json"
+    if append and path.is_file():   # keep the rows of other problems from an earlier run (same settings)
+        old = json.loads(path.read_text())
+        if old.get("settings") != settings:
+            raise ValueError(f"--append: {path} was run with {old.get('settings')}, not {settings}")
+        payload["rows"] = [r for r in old["rows"] if r["problem"] not in names]
+        payload["earlier_runs"] = old.get("earlier_runs", []) + [
+            {"problems": [r["problem"] for r in payload["rows"]], "machine": old["machine"]}]
+        payload["problems_requested"] = [r["problem"] for r in payload["rows"]] + names
+    for n in names:   # the JSON is rewritten after every problem: a stopped run keeps what it finished
+        payload["rows"].append(run_problem(n, settings, stan=stan, fresh=fresh))
+        payload["problems_done"] = [r["problem"] for r in payload["rows"]]
+        payload["machine_at_end"] = {"load_average_1_5_15": _load()}
+        write_json(path, payload)
+    return path
 
 
 def main(argv=None):
@@ -240,10 +268,14 @@ def main(argv=None):
     ap.add_argument("--draws", type=int)
     ap.add_argument("--no-stan", action="store_true")
     ap.add_argument("--fresh-compile", action="store_true", default=None)
+    ap.add_argument("--reuse-compile", action="store_false", dest="fresh_compile",
+                    help="use cached Stan builds (their recorded compile time) even in --full")
+    ap.add_argument("--append", action="store_true", help="keep the other problems' rows of the existing JSON")
+    ap.add_argument("--note", default="", help="a remark stored in the JSON (e.g. how busy the machine was)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     path = run(args.mode or "quick", args.problems, args.out, not args.no_stan, args.fresh_compile,
-               dict(chains=args.chains, warmup=args.warmup, draws=args.draws))
+               dict(chains=args.chains, warmup=args.warmup, draws=args.draws), args.note, args.append)
     print(f"[nuts] wrote {path}")
 
 

@@ -60,7 +60,8 @@ def plot_vpc(summary: pd.DataFrame, points: pd.DataFrame | None = None) -> plt.F
         ax.plot(g["time"], g["observed"], color=c, lw=2, label=f"observed P{q:g}")
     ax.set_xlabel("TIME")
     ax.set_ylabel("prediction-corrected DV" if pc else "DV")
-    ax.set_title("pcVPC" if pc else "VPC")
+    output = summary.attrs.get("output")
+    ax.set_title(("pcVPC" if pc else "VPC") + (f": {output}" if output else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

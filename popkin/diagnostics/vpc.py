@@ -85,14 +85,21 @@ def vpc_frame(times, dv, sims, bins, pred=None, percentiles=PERCENTILES, interva
 
 
 def vpc(estimates: Estimates, n_replicates: int = 500, n_bins: int = 8, prediction_correction: bool = True,
-        seed: int = 0, edges=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        seed: int = 0, edges=None, output: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(VPC summary frame, observation frame) for a fit's data (BLQ records left out).
 
+    output: the name of one of the model's outputs (``Output(name, ...)``, e.g. "pca" of
+    a PK/PD model): only its records; None: all fitted records (a model with one output).
     The observation frame has ID, TIME, DV, PRED, BIN and, for a pcVPC, PCDV (the
     corrected observation plotted over the intervals)."""
     problem = estimates.problem
     obs = problem.observations.reset_index(drop=True)
     use = (obs["BLQ"].to_numpy() == 0) & np.isfinite(obs["DV"].to_numpy(float))
+    if output is not None:
+        names = sorted(set(obs["OUTPUT"]))
+        if output not in names:
+            raise ValueError(f"vpc: no output {output!r}; the fitted outputs are {', '.join(map(str, names))}")
+        use &= obs["OUTPUT"].to_numpy() == output
     _, pred, _ = point_predictions(problem, estimates.point)
     sims = simulate_replicates(estimates, n_replicates, seed)[:, use]
     times = obs["TIME"].to_numpy(float)[use]
@@ -105,5 +112,5 @@ def vpc(estimates: Estimates, n_replicates: int = 500, n_bins: int = 8, predicti
     if prediction_correction:
         points["PCDV"] = prediction_corrected(dv, pred[use], bins)
     frame.attrs.update(prediction_corrected=prediction_correction, n_replicates=n_replicates,
-                       edges=edges.tolist())
+                       edges=edges.tolist(), output=output)
     return frame, points

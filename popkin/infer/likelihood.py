@@ -54,7 +54,10 @@ class Residual(dist.Distribution):
     def log_prob(self, value):
         loc, sd = self._loc_scale()
         fine = self.observed | self.censored
-        y = jnp.where(fine, value, 1.0)
+        # a censored record's value (DV) is not used, and is often missing (NaN): keep it
+        # out of the density branch, whose NaN would otherwise reach the gradient through
+        # jnp.where (0 * NaN = NaN)
+        y = jnp.where(self.observed, value, 1.0)
         y_pos = jnp.where(y > 0, y, 1.0)
         ty = jnp.where(self.log, jnp.log(y_pos), y)
         z = (ty - loc) / sd

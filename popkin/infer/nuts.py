@@ -69,12 +69,26 @@ class NUTSOptions:
             raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")
 
 
-def chain_method(chains: int) -> str:
+def chain_method(chains: int, ode: bool = False) -> str:
     """'vectorized' on an accelerator, 'parallel' on CPU when there are enough host
-    devices for the chains, 'sequential' otherwise."""
+    devices for the chains, 'sequential' otherwise.
+
+    ode: the structural model integrates an ODE (diffrax). Such models never run in
+    'parallel' (``jax.pmap``): the reverse pass of diffrax's checkpointed adjoint fails
+    under pmap ("Closure-converted function called with different dynamic arguments",
+    diffrax issue #765, seen here with the warfarin PK/PD model), so their chains run
+    one after the other on CPU."""
     if jax.default_backend() != "cpu":
         return "vectorized"
-    return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
+    return "parallel" if jax.local_device_count() >= chains > 1 and not ode else "sequential"
+
+
+def uses_ode(model: PopulationModel) -> bool:
+    """Whether the structural model of ``model`` is integrated with diffrax (it carries
+    ``ODEOptions``)."""
+    from popkin.pk.ode import ODEOptions
+
+    return isinstance(getattr(model.structural, "options", None), ODEOptions)
 
 
 class PopulationNUTS(MCMCKernel):
@@ -144,7 +158,7 @@ class Sampler:
     def __init__(self, problem: Problem, options: NUTSOptions = NUTSOptions()):
         self.model = problem.model
         self.options = options
-        self.chain_method = chain_method(options.chains)
+        self.chain_method = chain_method(options.chains, uses_ode(problem.model))
         kernel = PopulationNUTS(problem.model, problem.space, options)
         self._mcmc = MCMC(kernel, num_warmup=options.warmup, num_samples=options.draws,
                           num_chains=options.chains, chain_method=self.chain_method,

@@ -341,6 +341,8 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
     n_running = jnp.where(ss_dose & infusion & ~const_inf,
                           jnp.ceil((dur + lag) / ii) - 1, 0).astype(jnp.int32)
 
+    fwd_model = None if model.linear else _forward_mode(model)
+
     def one(pj, e_c, b, rin, nfull, rem, ii, lag, cinf, active):
         tau = jnp.where(cinf, CONSTANT_INFUSION_TAU, ii)
         s = ii - lag  # from the previous landing (record time - II + ALAG) to the record
@@ -348,9 +350,11 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
             x_star, x_t = _linear_steady_state(model, pj, e_c, b, rin, nfull, rem, tau, s, cinf, active)
         else:
             args = (pj, e_c, b, rin, nfull, rem, ii, cinf)
-            x_star = _fixed_point(lambda x, a: _period(model, x, a), initial_state(model, pj).astype(dtype), args)
-            x_t = model.advance(x_star + b * e_c, rin * (nfull + 1) * e_c, jnp.minimum(s, rem), pj)
-            x_t = model.advance(x_t, rin * nfull * e_c, jnp.maximum(s - rem, 0.0), pj)
+            x_star = _fixed_point(lambda x, a: _period(model, x, a), lambda x, a: _period(fwd_model, x, a),
+                                  initial_state(model, pj).astype(dtype), args)
+            x_t = _stages(model, x_star + b * e_c,
+                          jnp.stack([rin * (nfull + 1) * e_c, rin * nfull * e_c]),
+                          jnp.stack([jnp.minimum(s, rem), jnp.maximum(s - rem, 0.0)]), pj)
         x = jnp.where(cinf, x_star, x_t)
         return jnp.where(active, x, 0.0)
 
@@ -394,6 +398,17 @@ def _linear_steady_state(model, p, e_c, b, rin, nfull, rem, tau, s, cinf, active
     return x_star, phi_s @ x_star + z
 
 
+def _stages(model, x, rates, dts, p):
+    """``model.advance`` through consecutive stages (``rates[k]``, ``dts[k]``) in one
+    ``lax.scan``: the model's ``advance`` (for an ODE model, a whole diffrax solve) is
+    traced once however many stages there are."""
+    def stage(x, inputs):
+        r, dt = inputs
+        return model.advance(x, r, dt, p), None
+
+    return lax.scan(stage, x, (rates, dts))[0]
+
+
 def _period(model, x, args):
     """One dosing interval of a steady-state regimen, from just before a dose lands.
 
@@ -401,40 +416,72 @@ def _period(model, x, args):
     hours and nfull afterwards. For the constant-infusion steady state (cinf) the map
     is CONSTANT_INFUSION_TAU hours of the constant rate."""
     p, e_c, b, rin, nfull, rem, ii, cinf = args
-    x = model.advance(x + b * e_c, rin * (nfull + 1) * e_c,
-                      jnp.where(cinf, CONSTANT_INFUSION_TAU, rem), p)
-    return model.advance(x, rin * nfull * e_c, jnp.where(cinf, 0.0, ii - rem), p)
+    rates = jnp.stack([rin * (nfull + 1) * e_c, rin * nfull * e_c])
+    dts = jnp.stack([jnp.where(cinf, CONSTANT_INFUSION_TAU, rem), jnp.where(cinf, 0.0, ii - rem)])
+    return _stages(model, x + b * e_c, rates, dts, p)
 
 
-def _fixed_point(m, x0, args):
+def _forward_mode(model):
+    """``model`` with every ODE solve set to diffrax's forward-mode adjoint, for the
+    Newton Jacobians of the nonlinear steady state (``jax.jvp`` through the solver,
+    which compiles to far less than reverse mode through checkpoints). Models without
+    ``ODEOptions`` (closed forms) are returned as they are; models holding models (PK/PD)
+    are converted field by field."""
+    import dataclasses
+
+    import diffrax
+
+    from popkin.pk.ode import ODEOptions
+
+    if not dataclasses.is_dataclass(model) or isinstance(model, type):
+        return model
+    changes = {}
+    for f in dataclasses.fields(model):
+        if not f.init:
+            continue
+        value = getattr(model, f.name)
+        if isinstance(value, ODEOptions):
+            changes[f.name] = dataclasses.replace(value, adjoint=diffrax.ForwardMode())
+        elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
+            changes[f.name] = _forward_mode(value)
+    return dataclasses.replace(model, **changes) if changes else model
+
+
+def _fixed_point(m, m_fwd, x0, args):
     """Solve x = m(x, args) for a nonlinear model.
 
-    Newton's method without derivatives (stop_gradient) until the step is below
-    1e-10 (float64; 1e-5 float32) relative to the state, at most 100 iterations; then
-    one more Newton step with derivatives: at the fixed point its derivative is the
-    implicit-function derivative -(dG/dx)^{-1} dG/dargs, G(x) = m(x) - x."""
+    The first iterate is m(x0) (one interval from x0), then Newton's method without
+    derivatives (stop_gradient) until the step is below 1e-10 (float64; 1e-5 float32)
+    relative to the state, at most 100 iterations; then one more Newton step with
+    derivatives: at the fixed point its derivative is the implicit-function derivative
+    -(dG/dx)^{-1} dG/dargs, G(x) = m(x) - x. Each iteration gets m(x) and dm/dx from
+    ``m_fwd`` (the same map with forward-mode ODE solves) by vmapped ``jax.jvp``; the
+    final step reuses the last iteration's Jacobian, so ``m`` is traced twice in all
+    (compile time: for an ODE model every trace is a diffrax solve)."""
     dtype = x0.dtype
+    n = x0.shape[0]
     tol = 1e-10 if dtype == jnp.float64 else 1e-5
-    eye = jnp.eye(x0.shape[0], dtype=dtype)
-
+    eye = jnp.eye(n, dtype=dtype)
     fixed = jax.tree_util.tree_map(jax.lax.stop_gradient, args)
 
-    def jacobian(x):  # d(m(x) - x)/dx without derivatives w.r.t. the arguments; reverse
-        return jax.jacrev(m)(x, fixed) - eye  # mode, as ODE solvers' adjoints are custom_vjp
-
     def cond(state):
-        x, dx, k = state
+        x, dx, k, _ = state
         return (k < _NEWTON_MAX_ITER) & (jnp.max(jnp.abs(dx)) > tol * (1.0 + jnp.max(jnp.abs(x))))
 
     def body(state):
-        x, _, k = state
-        xn = x - jnp.linalg.solve(jacobian(x), m(x, fixed) - x)
-        return xn, xn - x, k + 1
+        x, _, k, _ = state
+        ys, cols = jax.vmap(lambda v: jax.jvp(lambda z: m_fwd(z, fixed), (x,), (v,)))(eye)
+        y = ys[0]
+        jac = cols.T - eye                           # d(m(x) - x)/dx; cols[i] = dm/dx e_i
+        newton = x - jnp.linalg.solve(jac, y - x)
+        xn = jnp.where(k == 0, y, newton)            # first iterate: one interval from x0
+        return xn, xn - x, k + 1, jac
 
-    start = m(jax.lax.stop_gradient(x0), fixed)
-    x, _, _ = lax.while_loop(cond, body, (start, jnp.full_like(start, jnp.inf), 0))
-    x = jax.lax.stop_gradient(x)
+    init = (jax.lax.stop_gradient(x0), jnp.full_like(x0, jnp.inf), 0, -eye)
+    x, _, _, jac = lax.while_loop(cond, body, init)
+    x, jac = jax.lax.stop_gradient(x), jax.lax.stop_gradient(jac)
     # one Newton step with derivatives: at the fixed point its derivative w.r.t. args is
-    # (I - dm/dx)^{-1} dm/dargs, the implicit-function derivative (the Jacobian is held
-    # fixed: its own derivative multiplies m(x) - x = 0)
-    return x - jnp.linalg.solve(jax.lax.stop_gradient(jacobian(x)), m(x, args) - x)
+    # (I - dm/dx)^{-1} dm/dargs, the implicit-function derivative (the Jacobian, from the
+    # last iteration, within the tolerance of the fixed point, is held fixed: its own
+    # derivative multiplies m(x) - x = 0)
+    return x - jnp.linalg.solve(jac, m(x, args) - x)

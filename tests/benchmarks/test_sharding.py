@@ -1,7 +1,8 @@
-"""Subject sharding over 4 CPU host devices gives the single-device results to 1e-10
-(float64): popkin's log density and gradient (theophylline; slow: + simulated BID 2-cpt)
-and predictions for virtual patients (closed form; slow: + MM ODE; indivisible count,
-padded).
+"""Subject sharding over 4 CPU host devices (``popkin.sharding``) gives the
+single-device results to 1e-10 (float64): popkin's log density and gradient
+(theophylline; slow: + simulated BID 2-cpt), also with the several-hosts placement
+(``shard_local_rows``), and predictions for virtual patients (closed form; slow: + MM
+ODE; indivisible count, padded).
 
 The device count is fixed when JAX starts, so the check runs in a subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (``python -m benchmarks.sharding
@@ -30,6 +31,7 @@ def _run_check(flag: str) -> dict:
 def _assert_equal(report):
     for row in report["log_density"]:
         assert row["value_rel_diff"] <= 1e-10 and row["grad_rel_diff"] <= 1e-10
+        assert row["local_rows_rel_diff"] <= 1e-10
         assert row["data_shards"] == 4
         assert row["collectives"]["all-gather"] == 0, "the subject axis should stay split (no all-gather)"
     for row in report["predict"]:
@@ -51,11 +53,11 @@ def test_sharded_equals_single_device_more_models():
     _assert_equal(report)
 
 
-def test_unequal_split_is_refused():
+def test_placement_helpers_on_one_device():
     jax = pytest.importorskip("jax")
     import numpy as np
 
-    from benchmarks.sharding import pad_params, shard_subjects, subject_mesh
+    from popkin.sharding import pad_params, shard_local_rows, shard_subjects, subject_mesh
 
     mesh = subject_mesh(jax.local_devices()[:1])
     tree = {"a": np.ones((3, 2)), "b": np.ones(3)}
@@ -63,5 +65,7 @@ def test_unequal_split_is_refused():
     assert placed["a"].shape == (3, 2)
     with pytest.raises(ValueError):
         shard_subjects({"a": np.ones((3, 2)), "b": np.ones(4)}, mesh)
+    local = shard_local_rows(tree, mesh, 3)          # one process holds every row
+    np.testing.assert_array_equal(np.asarray(local["a"]), tree["a"])
     padded = pad_params({"CL": np.arange(3.0), "V": 2.0}, 5)
     assert padded["CL"].tolist() == [0.0, 1.0, 2.0, 0.0, 0.0] and float(padded["V"]) == 2.0

@@ -119,3 +119,25 @@ def test_phase2_variant_is_reproducible_and_sparse():
 def test_phase2_rejects_samples_outside_the_dosing():
     with pytest.raises(ValueError, match="day 40"):
         L.simulate_phase2(n=5, post_dose=((40, 1.0),))
+
+
+@pytest.mark.slow
+def test_phase2_default_is_200_patients_with_sparse_troughs():
+    """The default phase II population: 200 patients on 110 mg BID for 28 days, troughs on
+    days 8, 15, 22 and 28 and post-dose samples on days 1 and 15 (6 per patient), a valid
+    dataset whose true parameters follow the population model. Slow: 200 patients
+    through the ODE engine (about a minute on 2 shared cores)."""
+    trial = L.simulate_phase2()
+    ds = trial.dataset()
+    assert ds.n_subjects == 200 and not ds.warnings
+    obs = trial.frame[trial.frame["EVID"] == 0]
+    assert obs.groupby("ID").size().eq(6).all()
+    troughs = obs[np.isclose(obs["TIME"] % 24.0, 0.0)]
+    assert sorted(troughs["DAY"].unique()) == [8, 15, 22, 28]
+    assert (trial.truth["DOSE"] == 110.0).all()
+    # a trough at 110 mg is mostly measurable; its residual error and BLQ are those of the model
+    assert 0.0 < obs["BLQ"].mean() < 0.5
+    for name, typical in L.POPULATION.typical.items():
+        logs = np.log(trial.truth[name])
+        # 200 draws: SE of the mean log is 0.3/sqrt(200) = 0.021
+        assert abs(logs.mean() - np.log(typical)) < 0.07

@@ -19,6 +19,7 @@ DATA = {
     "warfarin_pkpd.py": datasets.warfarin,
     "lxi_1cpt_linear.py": datasets.lxi15029_trial,
     "lxi_1cpt_mm.py": datasets.lxi15029_trial,
+    "lxi_1cpt_mm_linear.py": datasets.lxi15029_trial,
     "lxi_2cpt_linear.py": datasets.lxi15029_trial,
 }
 # observations each model fits (warfarin_pk: the 251 concentrations only)

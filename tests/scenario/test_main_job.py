@@ -1,16 +1,24 @@
-"""The README's main job (``python -m popkin.scenario``): steps 1-2 on the bundled
-virtual trial, written into a new folder, never over an existing one."""
+"""The README's main job (``python -m popkin.scenario``) on the bundled virtual trial,
+written into a new folder, never over an existing one.
 
+Fast tests run steps 1-2 (``Settings(fits=False)``: check and NCA, seconds) and the
+report assembly; the full default run (fits, dose selection, PK-guided dosing) is
+``test_default_run_end_to_end`` (slow)."""
+
+import shutil
+import subprocess
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from popkin.errors import OutputExistsError
-from popkin.scenario import Settings, run
+from popkin.scenario import QUICK, Settings, _img, _Report, run, write_html
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory):
-    return run(tmp_path_factory.mktemp("scenario") / "out", Settings())
+    return run(tmp_path_factory.mktemp("scenario") / "out", Settings(fits=False))
 
 
 def test_outputs_written_atomically(output):
@@ -46,4 +54,69 @@ def test_report_is_self_contained(output):
 def test_refuses_existing_folder(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(OutputExistsError):
-        run(tmp_path / "taken", Settings())
+        run(tmp_path / "taken", Settings(fits=False))
+
+
+def test_report_assembly_inlines_images_and_escapes(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(tmp_path / "plot.png")
+    plt.close(fig)
+    report = _Report()
+    report.add("4. Dose <selection>", "<p>text</p>", _img(tmp_path / "plot.png"))
+    report.timings["fits"] = 1.5
+    write_html(report, tmp_path / "report.html", Settings())
+    page = (tmp_path / "report.html").read_text()
+    assert "4. Dose &lt;selection&gt;" in page
+    assert page.count("data:image/png;base64,") == 1
+    assert "<td>fits</td><td>1.5 s</td>" in page
+    assert "src=\"http" not in page and "plot.png\"" not in page.replace('alt="plot"', "")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium): the "
+                    "headless-browser check of report.html needs a real browser")
+def test_report_renders_in_headless_chromium(output, tmp_path):
+    """Render report.html in headless Chromium and check the screenshot: the expected
+    size, and not blank (the page draws text, tables and the embedded plot)."""
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           f"--screenshot={shot}", "--window-size=1280,4000", (output / "report.html").resolve().as_uri()]
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    image = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert image.shape == (4000, 1280)
+    top = image[:1500]
+    assert (top < 128).mean() > 0.005          # text and plot lines, not a white page
+    assert top.std() > 10
+    assert len(np.unique(image)) > 50          # anti-aliased text and the PNG plot, not a flat colour
+
+
+@pytest.mark.slow
+def test_default_run_end_to_end(tmp_path):
+    """The default main job (every step). Measured: see docs/simulation.md, "The main job"."""
+    out = run(tmp_path / "full", Settings())
+    names = {p.name for p in out.iterdir()}
+    assert {"model_comparison.csv", "dose_selection.csv", "dose_selection.png",
+            "guided_dosing_recommendation.csv", "guided_dosing_forecast.png", "report.html"} <= names
+    table = pd.read_csv(out / "dose_selection.csv")
+    assert table["selected"].sum() <= 1
+    page = (out / "report.html").read_text()
+    for title in ("3. Population fits", "4. Dose selection", "5. PK-guided dosing"):
+        assert title in page
+    rec = pd.read_csv(out / "guided_dosing_recommendation.csv")
+    assert len(rec) == 1 and rec["dose"].iloc[0] % 10 == 0
+
+
+@pytest.mark.slow
+def test_quick_run_of_every_step(tmp_path):
+    out = run(tmp_path / "quick", QUICK)
+    assert (out / "dose_selection.csv").is_file() and (out / "guided_dosing_recommendation.csv").is_file()
