@@ -5,7 +5,8 @@ fit's own files (hook ``popkin.diagnostics.outputs``). ``write_plots`` writes:
 
 * ``residuals.csv`` (PRED, IPRED, RES, IWRES, CWRES per observation) and ``gof.png``;
 * ``individual_fits.png`` (IPRED/PRED curves, observations; first 24 subjects);
-* ``vpc.csv`` and ``vpc.png`` (pcVPC, 200 replicates, 8 bins);
+* ``vpc.csv`` and ``vpc.png`` (pcVPC, 200 replicates, 8 bins); a model with several
+  outputs (PK/PD) gets one per output, ``vpc_<output>.csv`` / ``.png``;
 * ``npde.csv`` and ``npde.png`` (500 replicates).
 A fit without its model and data (a bare ``load``) gets none of these.
 """
@@ -45,9 +46,12 @@ def write_plots(result, directory, seed: int = 0) -> list[Path]:
     written += [directory / "residuals.csv", _save(plot_gof(table), directory / "gof.png")]
     curves = individual_curves(est, result.problem.ids)
     written.append(_save(plot_individuals(curves, table), directory / "individual_fits.png"))
-    summary, points = vpc(est, n_replicates=VPC_REPLICATES, seed=seed)
-    summary.to_csv(directory / "vpc.csv", index=False, float_format="%.6g")
-    written += [directory / "vpc.csv", _save(plot_vpc(summary, points), directory / "vpc.png")]
+    outputs = sorted(set(result.problem.observations["OUTPUT"]))
+    for output in outputs if len(outputs) > 1 else [None]:     # one VPC per output (PK/PD)
+        stem = "vpc" if output is None else f"vpc_{output}"
+        summary, points = vpc(est, n_replicates=VPC_REPLICATES, seed=seed, output=output)
+        summary.to_csv(directory / f"{stem}.csv", index=False, float_format="%.6g")
+        written += [directory / f"{stem}.csv", _save(plot_vpc(summary, points), directory / f"{stem}.png")]
     npde = npde_table(est, n_replicates=NPDE_REPLICATES, seed=seed + 1)
     npde.to_csv(directory / "npde.csv", index=False, float_format="%.6g")
     written += [directory / "npde.csv", _save(plot_npde(npde["NPDE"]), directory / "npde.png")]

@@ -6,6 +6,7 @@ model (clearance doubled) the same checks fail, so they can."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from popkin.diagnostics import Estimates, individual_curves, npde_summary, npde_table, residual_table, vpc
@@ -76,3 +77,10 @@ def test_pcvpc_coverage_at_the_truth(simulated):
     assert len(points) == N_OBS and points["BIN"].between(0, 7).all()
     bad, _ = vpc(Estimates.at(problem, wrong(values)), n_replicates=300, n_bins=8, seed=5)
     assert bad["inside"].mean() <= 0.6
+    # one output selected by name (PK/PD models: vpc(..., output="pca")) is the same VPC here
+    name = str(problem.observations["OUTPUT"].iloc[0])
+    same, _ = vpc(Estimates.at(problem, values), n_replicates=300, n_bins=8, seed=5, output=name)
+    assert same.attrs["output"] == name
+    pd.testing.assert_frame_equal(same, summary)
+    with pytest.raises(ValueError, match="no output"):
+        vpc(Estimates.at(problem, values), n_replicates=10, output="not-an-output")

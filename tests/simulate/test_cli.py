@@ -27,7 +27,9 @@ def files(tmp_path):
     return tmp_path, pop, ae
 
 
+@pytest.mark.slow
 def test_simulate_command_writes_the_selection(files):
+    """Slow: 110 s on the shared 2-core machine at load ~10 (2026-11-21)."""
     tmp, pop, ae = files
     out = tmp / "out"
     args = ["simulate", "--population", str(pop), "--regimen", "100 mg BID", "--regimen", "250 mg QD",

@@ -44,11 +44,14 @@ def test_recovers_known_intercept_and_slope(groups):
     assert np.percentile(fit.samples["slope"], 5) > 0.4
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", [e if e == "alt_increased" else pytest.param(e, marks=pytest.mark.slow)
+                                      for e in ENDPOINTS])
 def test_published_event_rates_lie_in_posterior_predictive_intervals(groups, endpoint, tmp_path):
     """The brief's check: the observed counts per dose group lie within the 90%
     posterior predictive intervals of the fitted model (exposures: AUCtau,ss of a
-    linear population; the LXI-15029 PK version is in test_lxi15029.py)."""
+    linear population; the LXI-15029 PK version is in test_lxi15029.py). ALT increase
+    runs in the default suite; the other endpoints are slow (each 40-60 s on the shared
+    2-core machine at load ~10, 2026-11-21)."""
     counts = adverse_events(endpoint)
     assert counts.n == (3, 3, 3, 4, 4, 3, 4)          # the paper's cohorts
     fit = fit_toxicity(counts, groups, "auc", OPTIONS)
