@@ -14,7 +14,7 @@ error (additive ng/mL, proportional). The true model of the virtual trial is
 values below (which are also the medians of the default priors, LogNormal(log
 initial, 1)) are round guesses, not the truth.
 
-Integrated with diffrax (Tsit5, rtol 1e-4); a failed solve gives NaN predictions that
+Integrated with diffrax (Tsit5, rtol 1e-6); a failed solve gives NaN predictions that
 the sampler rejects (``throw=False``).
 """
 
@@ -24,12 +24,7 @@ from popkin.model import IIV, CombinedError, Derived, PopulationModel, Theta
 from popkin.pk.ode import ODEOptions
 from popkin.pk.ode_models import CompartmentODE
 
-# rtol 1e-4 (concentrations to 0.01 %, far inside the 15 % residual error), at most 256
-# steps per interval between records (enough for elimination rate constants up to about
-# 35 1/h over the longest, 24 h, interval), every step checkpointed for the gradient:
-# about half the gradient cost of rtol 1e-6 with 1024 steps and binomial checkpointing
-ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-4, atol=1e-7, max_steps=256, throw=False,
-                 adjoint=diffrax.RecursiveCheckpointAdjoint(checkpoints=256))
+ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-9, max_steps=1024, throw=False)
 
 model = PopulationModel(
     name="lxi-1cpt-mm-linear",

@@ -8,11 +8,18 @@ sample with DV '.': ``test_censored_records_with_missing_dv_have_finite_gradient
 the regression test of the bug that made every LXI fit stop with "the log-density is not
 finite at the initial values" (a NaN DV reached the gradient through ``jnp.where``).
 
-Cost (measured on the shared 2-core machine, 5 processes competing): one gradient of
-the ODE candidates' log density takes about 0.4 s of CPU (24 patients, 57 doses and 26
-samples each, Tsit5), against milliseconds for the closed-form linear candidates. The
-slow test fits the linear candidates with NUTS and the ODE candidate with a short NUTS
-run; see ``FIT_SETTINGS`` and the timings in the report docs/lxi15029-virtual-trial.md.
+State (2026-11-21): the MAP of the true-structure candidate recovers the typical values
+(``test_map_of_the_true_structure_recovers_the_typical_values``, slow, 410 s wall on the
+shared 2-core machine). The LOO and coverage test
+(``test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth``) is written
+but SKIPPED: NUTS of the ODE candidates could not be run here. One gradient of their log
+density costs about 0.4-0.7 s of CPU (24 patients, 57 doses and 26 samples each,
+Tsit5), and the chains started from the MAP were stuck at a NaN log density (100 %
+divergent, R-hat inf): at the joint mode the omegas are inflated (1.2-1.3), and a
+patient with elimination rate (CL + VM/KM)/V of about 170 1/h needs more than the 1024
+explicit steps allowed over the 24-48 h interval, so the solve fails (throw=False gives
+NaN, and NaN is not rejected like -inf). Needs a stiff solver or more steps in the ODE
+candidates, and a finiteness check of the NUTS starting points.
 Run: ``POPKIN_WIP_TESTS=1 python -m pytest -p no:xdist -m slow tests/infer/test_lxi15029_fit.py``.
 """
 
@@ -56,3 +63,48 @@ def test_censored_records_with_missing_dv_have_finite_gradients():
     expected = (norm.logcdf(1.0 / 0.3) + norm.logpdf(5.0, 4.0, sd_obs)
                 + norm.logcdf((1.0 - 0.5) / np.hypot(0.3, 0.15 * 0.5)))
     assert float(value) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.slow
+def test_map_of_the_true_structure_recovers_the_typical_values():
+    """MAP of models/lxi_1cpt_mm_linear.py on the shipped trial: typical values within 25 %
+    of the truth (found: VM +2 %, KM -18 %, V -7 %, KA +2 %, CL +8 %), residual SDs within
+    30 % (sigma_add 0.28 vs 0.3 ng/mL, sigma_prop 0.124 vs 0.15). Slow: 410 s wall
+    (134 s CPU) on the shared 2-core machine."""
+    from popkin import datasets
+    from popkin.datasets import lxi15029
+    from popkin.infer import fit
+
+    result = fit(str(ROOT / "models" / "lxi_1cpt_mm_linear.py"), datasets.lxi15029_trial(), "map")
+    mode = result.table["mode"]
+    for name, truth in lxi15029.POPULATION.typical.items():
+        assert abs(mode[name] / truth - 1) < 0.25, (name, mode[name], truth)
+    assert abs(mode["sigma_add"] / lxi15029.POPULATION.sigma_add - 1) < 0.3
+    assert abs(mode["sigma_prop"] / lxi15029.POPULATION.sigma_prop - 1) < 0.3
+
+
+CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm", "lxi_1cpt_mm_linear")
+
+
+@pytest.mark.slow
+@pytest.mark.skip(reason="NUTS of the ODE candidates starts at a NaN log density (ODE step limit at the "
+                         "MAP's inflated omegas) and costs hours on 2 CPU cores: see the module docstring")
+def test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth():
+    """LOO by subject ranks the true-structure model first, ahead of both linear models by
+    more than 4 SE of the difference, and its 90 % intervals of the typical values contain
+    the true ones (IIV SDs reported against the true 0.3). Not yet run to completion."""
+    from popkin import datasets
+    from popkin.datasets import lxi15029
+    from popkin.diagnostics.loo import loo_table
+    from popkin.infer import NUTSOptions, fit
+
+    trial = datasets.lxi15029_trial()
+    options = NUTSOptions(chains=2, warmup=300, draws=300, progress=False, seed=1)
+    fits = {name: fit(str(ROOT / "models" / f"{name}.py"), trial, "nuts", options) for name in CANDIDATES}
+    table = loo_table(fits, by="subject")
+    assert table.index[0] in ("lxi_1cpt_mm_linear", "lxi_1cpt_mm")
+    for name in ("lxi_1cpt_linear", "lxi_2cpt_linear"):
+        assert table.loc[name, "elpd_diff"] > 4 * table.loc[name, "dse"]
+    posterior = fits["lxi_1cpt_mm_linear"].table
+    for name, truth in lxi15029.POPULATION.typical.items():
+        assert posterior.loc[name, "q05"] <= truth <= posterior.loc[name, "q95"], name

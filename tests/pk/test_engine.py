@@ -93,7 +93,8 @@ def _random_case(name, rng):
     return p, doses, times
 
 
-@pytest.mark.parametrize("name", ["1cmt-iv", "1cmt-oral", "2cmt-iv", "2cmt-oral"])
+@pytest.mark.parametrize("name", [pytest.param("1cmt-iv", marks=pytest.mark.slow), "1cmt-oral",
+                                  pytest.param("2cmt-iv", marks=pytest.mark.slow), "2cmt-oral"])
 def test_random_regimens_match_scipy_radau(name):
     """Random parameters and regimens (boluses and infusions into every compartment,
     F and ALAG per compartment): every compartment amount at 25 random times equals

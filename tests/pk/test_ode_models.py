@@ -97,7 +97,9 @@ def random_regimens(rng, n, oral_cmt, central_cmt):
     return out
 
 
-@pytest.mark.parametrize("ncmt", [1, 2])
+# 1 compartment: also covered in the default suite by tests/pk/test_ode_nmtest.py (ODE vs
+# closed form on every nmtest record); the 2-compartment case runs by default.
+@pytest.mark.parametrize("ncmt", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_linear_ode_equals_closed_form_on_random_regimens(ncmt):
     # Oral bolus (SS=1 or ADDL) into the depot, IV infusions with ADDL and an IV bolus
     # into central, random parameters: the diffrax solution (rtol 1e-8 per step) must
@@ -181,9 +183,9 @@ def test_every_builtin_rhs_matches_the_textbook_equations(name):
 
 
 MM_CASES = [  # (model name, ncmt, oral); the oral models also get IV doses into central
-    ("1cmt-oral-mm", 1, True),
-    ("2cmt-oral-mm", 2, True),
-    ("2cmt-iv-mm", 2, False),
+    pytest.param("1cmt-oral-mm", 1, True, marks=pytest.mark.slow),  # one compile each:
+    ("2cmt-oral-mm", 2, True),                                       # the default suite keeps
+    pytest.param("2cmt-iv-mm", 2, False, marks=pytest.mark.slow),    # the richest case
 ]  # 1cmt-iv-mm: exact Lambert W solution below; mm-linear: gradient test vs FD
 
 

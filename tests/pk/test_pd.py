@@ -113,7 +113,8 @@ def idr_rhs_numpy(kind, p, hill):
     return rhs
 
 
-IDR_CASES = [("1cmt-oral", 1, False), ("1cmt-oral", 2, False), ("1cmt-oral", 3, False),
+IDR_CASES = [("1cmt-oral", 1, False), pytest.param("1cmt-oral", 2, False, marks=pytest.mark.slow),
+             pytest.param("1cmt-oral", 3, False, marks=pytest.mark.slow),  # one compile per case
              ("1cmt-oral", 4, False), ("1cmt-oral-ode", 1, True)]
 
 
