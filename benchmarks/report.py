@@ -103,6 +103,12 @@ def nuts_table(data: dict) -> list[str]:
             f"{_f(dp['converged'])} / {_f(ds['converged'])} | {pk['divergent']} / {st['divergent']} |")
     if any(r["popkin"]["warm_s"] is None for r in data["rows"]):
         lines += ["", "\\* popkin's first run, compilation included (the run is not repeated for large N)."]
+    if data.get("note"):
+        lines += ["", f"_{data['note']}_"]
+    for item in data.get("incomplete", []):
+        lines += ["", f"- Not completed: {item['problem']}: {item['what']}"]
+    if data.get("gpu"):
+        lines += ["", f"- GPU: {data['gpu']}"]
     lines += ["", "Targets of the issue (measured, not asserted):", ""]
     any_target = False
     for r in data["rows"]:

@@ -46,9 +46,11 @@ How a subject is processed (NONMEM/PREDPP semantics):
   basis vectors) and y the state after one interval from zero with the dose,
   x = (I - Phi)^{-1} y exactly. It is computed per record, vectorised, outside the scan
   (and not at all with ``steady_state=False``). Nonlinear models: Newton's method on x = M(x), M the
-  one-interval map, iterated without derivatives to a relative tolerance of
-  1e-10 (float64; 1e-5 float32, at most 100 iterations), followed by one Newton step
-  that carries the derivatives (exact implicit differentiation at the fixed point).
+  one-interval map (its stages in one ``lax.scan``), iterated without derivatives to a
+  relative tolerance of 1e-10 (float64; 1e-5 float32, at most 100 iterations), with
+  forward-mode Jacobians (ODE solves switched to ``diffrax.ForwardMode`` there),
+  followed by one Newton step that carries the derivatives (exact implicit
+  differentiation at the fixed point).
   For the constant-infusion steady state the map covers 24 h (any interval gives the
   same fixed point).
 """
@@ -342,6 +344,7 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
                           jnp.ceil((dur + lag) / ii) - 1, 0).astype(jnp.int32)
 
     fwd_model = None if model.linear else _forward_mode(model)
+    fwd_model = None if fwd_model is model else fwd_model  # no ODEOptions found: reverse mode
 
     def one(pj, e_c, b, rin, nfull, rem, ii, lag, cinf, active):
         tau = jnp.where(cinf, CONSTANT_INFUSION_TAU, ii)
@@ -350,7 +353,8 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
             x_star, x_t = _linear_steady_state(model, pj, e_c, b, rin, nfull, rem, tau, s, cinf, active)
         else:
             args = (pj, e_c, b, rin, nfull, rem, ii, cinf)
-            x_star = _fixed_point(lambda x, a: _period(model, x, a), lambda x, a: _period(fwd_model, x, a),
+            x_star = _fixed_point(lambda x, a: _period(model, x, a),
+                                  None if fwd_model is None else (lambda x, a: _period(fwd_model, x, a)),
                                   initial_state(model, pj).astype(dtype), args)
             x_t = _stages(model, x_star + b * e_c,
                           jnp.stack([rin * (nfull + 1) * e_c, rin * nfull * e_c]),
@@ -455,7 +459,8 @@ def _fixed_point(m, m_fwd, x0, args):
     relative to the state, at most 100 iterations; then one more Newton step with
     derivatives: at the fixed point its derivative is the implicit-function derivative
     -(dG/dx)^{-1} dG/dargs, G(x) = m(x) - x. Each iteration gets m(x) and dm/dx from
-    ``m_fwd`` (the same map with forward-mode ODE solves) by vmapped ``jax.jvp``; the
+    ``m_fwd`` (the same map with forward-mode ODE solves) by vmapped ``jax.jvp`` (or,
+    when ``m_fwd`` is None, from ``m`` by ``jax.vjp``); the
     final step reuses the last iteration's Jacobian, so ``m`` is traced twice in all
     (compile time: for an ODE model every trace is a diffrax solve)."""
     dtype = x0.dtype
@@ -468,11 +473,16 @@ def _fixed_point(m, m_fwd, x0, args):
         x, dx, k, _ = state
         return (k < _NEWTON_MAX_ITER) & (jnp.max(jnp.abs(dx)) > tol * (1.0 + jnp.max(jnp.abs(x))))
 
+    def value_and_jacobian(x):
+        if m_fwd is None:  # a model whose solves may only allow reverse mode
+            y, pullback = jax.vjp(lambda z: m(z, fixed), x)
+            return y, jax.vmap(pullback)(eye)[0] - eye  # row i = d G_i / dx
+        ys, cols = jax.vmap(lambda v: jax.jvp(lambda z: m_fwd(z, fixed), (x,), (v,)))(eye)
+        return ys[0], cols.T - eye                   # d(m(x) - x)/dx; cols[i] = dm/dx e_i
+
     def body(state):
         x, _, k, _ = state
-        ys, cols = jax.vmap(lambda v: jax.jvp(lambda z: m_fwd(z, fixed), (x,), (v,)))(eye)
-        y = ys[0]
-        jac = cols.T - eye                           # d(m(x) - x)/dx; cols[i] = dm/dx e_i
+        y, jac = value_and_jacobian(x)
         newton = x - jnp.linalg.solve(jac, y - x)
         xn = jnp.where(k == 0, y, newton)            # first iterate: one interval from x0
         return xn, xn - x, k + 1, jac

@@ -69,7 +69,7 @@ def test_censored_records_with_missing_dv_have_finite_gradients():
 def test_map_of_the_true_structure_recovers_the_typical_values():
     """MAP of models/lxi_1cpt_mm_linear.py on the shipped trial: typical values within 25 %
     of the truth (found: VM +2 %, KM -18 %, V -7 %, KA +2 %, CL +8 %), residual SDs within
-    30 % (sigma_add 0.28 vs 0.3 ng/mL, sigma_prop 0.124 vs 0.15). Slow: 410 s wall
+    30 % (sigma_add 0.28 vs 0.3 ng/mL, sigma_prop 0.124 vs 0.15). Slow: 320-410 s wall
     (134 s CPU) on the shared 2-core machine."""
     from popkin import datasets
     from popkin.datasets import lxi15029
