@@ -157,7 +157,9 @@ def sharding_table(data: dict) -> list[str]:
         lines += ["", f"Equality with one device ({chk['devices']} devices, float64):", ""]
         for r in chk["log_density"]:
             lines.append(f"- log density {r['problem']} (N = {r['n_subjects']}): value rel. diff "
-                         f"{r['value_rel_diff']:.1e}, gradient {r['grad_rel_diff']:.1e}; collectives {r['collectives']}")
+                         f"{r['value_rel_diff']:.1e}, gradient {r['grad_rel_diff']:.1e}"
+                         + (f", several-hosts placement {r['local_rows_rel_diff']:.1e}" if "local_rows_rel_diff" in r else "")
+                         + f"; collectives {r['collectives']}")
         for r in chk["predict"]:
             lines.append(f"- predictions {r['model']} ({r['n_patients']} patients padded to {r['padded_to']}): "
                          f"rel. diff {r['rel_diff']:.1e} over {r['output_shards']} shards")

@@ -216,7 +216,8 @@ def predicted_slope(fit_result, n: int = 100, seed: int = 1) -> float:
     from popkin.simulate import PosteriorPopulation, Settings as SimSettings, simulate
     from popkin.simulate.lxi15029 import TRIAL_DOSES, trial_regimens
 
-    sim = simulate(PosteriorPopulation(fit_result, n_draws=1), trial_regimens(), SimSettings(n=n, seed=seed))
+    sim = simulate(PosteriorPopulation(fit_result, n_draws=1), trial_regimens(),
+                   SimSettings(n=n, seed=seed, chunk=n))
     x = np.concatenate([np.full(n, np.log(d)) for d in TRIAL_DOSES])
     y = np.concatenate([np.log(np.asarray(sim.metrics[f"{d} mg BID"]["auc"])[:n]) for d in TRIAL_DOSES])
     return float(np.polyfit(x, y, 1)[0])
@@ -338,7 +339,9 @@ def selection_step(fit_result, settings: Settings, work: Path, report: _Report):
     source = PosteriorPopulation(fit_result, n_draws=settings.posterior_draws)
     n_draws = source.draws().n_draws
     options = ToxicityOptions(seed=settings.seed, warmup=settings.tox_warmup, samples=settings.tox_samples)
-    scenario = dose_selection(source, SimSettings(n=settings.patients, seed=settings.seed), options=options)
+    chunk = min(1024, settings.patients * n_draws)
+    scenario = dose_selection(source, SimSettings(n=settings.patients, seed=settings.seed, chunk=chunk),
+                              options=options)
     table = scenario.table
     table.to_csv(work / "dose_selection.csv", index=False)
     chosen = table[table["selected"]]
