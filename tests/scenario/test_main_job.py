@@ -2,8 +2,8 @@
 written into a new folder, never over an existing one.
 
 Fast tests run steps 1-2 (``Settings(fits=False)``: check and NCA, seconds) and the
-report assembly; the full default run (fits, dose selection, PK-guided dosing) is
-``test_default_run_end_to_end`` (slow)."""
+report assembly; the run with ``--fits`` (fits, dose selection, PK-guided dosing) is
+``test_full_run_end_to_end`` (slow)."""
 
 import shutil
 import subprocess
@@ -101,9 +101,9 @@ def test_report_renders_in_headless_chromium(output, tmp_path):
 
 
 @pytest.mark.slow
-def test_default_run_end_to_end(tmp_path):
-    """The default main job (every step). Measured: see docs/simulation.md, "The main job"."""
-    out = run(tmp_path / "full", Settings())
+def test_full_run_end_to_end(tmp_path):
+    """The main job with ``--fits`` (every step). Measured: see docs/simulation.md, "The main job"."""
+    out = run(tmp_path / "full", Settings(fits=True))
     names = {p.name for p in out.iterdir()}
     assert {"model_comparison.csv", "dose_selection.csv", "dose_selection.png",
             "guided_dosing_recommendation.csv", "guided_dosing_forecast.png", "report.html"} <= names
