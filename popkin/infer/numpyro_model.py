@@ -193,7 +193,8 @@ def residual_sds(model: PopulationModel, data: FitData, v: dict):
 
 def predict_grid(model: PopulationModel, data: FitData, params: dict):
     """Model predictions F (N, E) for structural parameters ``params``."""
-    return predict_population(model.structural, data.events, params, steady_state=data.steady_state)
+    return predict_population(model.structural, data.events, params, steady_state=data.steady_state,
+                              max_generated=data.max_generated)
 
 
 def observation_distribution(model: PopulationModel, data: FitData, v: dict, pred) -> Residual:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from popkin.data.events import EventArrays
 from popkin.errors import FitError
+from popkin.pk.engine import generated_slots
 from popkin.model import Categorical, ExponentialError, PopulationModel, Power
 
 
@@ -33,6 +34,9 @@ class FitData:
     output: index of each record's ``Output`` (0 for single-output models).
     occasion: index of each record's occasion (0 without IOV).
     n_occasions, steady_state: static (shape and branch decisions of the trace).
+    max_generated: static; without steady state, the engine's slots for generated events
+    (``popkin.pk.engine.generated_slots``: one per dose landing and infusion end), so the
+    event scan has E + max_generated steps rather than 3E (None: the engine's 2E pool).
     """
 
     events: EventArrays
@@ -43,6 +47,7 @@ class FitData:
     occasion: jax.Array
     n_occasions: int = field(default=1, metadata=dict(static=True))
     steady_state: bool = field(default=False, metadata=dict(static=True))
+    max_generated: int | None = field(default=None, metadata=dict(static=True))
 
     @property
     def n_subjects(self) -> int:
@@ -114,6 +119,7 @@ def bind(model: PopulationModel, data) -> Problem:
     if bad_dv.any():
         raise FitError(f"{int(bad_dv.sum())} observation record(s) have no DV; set MDV = 1 on them")
     _check_log_scale(model, events, observed, blq, dv, limit, output)
+    steady_state = bool(np.any((np.asarray(events.ss) > 0) & np.asarray(events.mask)))
     fit_data = FitData(
         events=dataclasses.replace(events, ids=()),
         observed=jnp.asarray(observed),
@@ -122,7 +128,8 @@ def bind(model: PopulationModel, data) -> Problem:
         output=jnp.asarray(output, dtype=jnp.int32),
         occasion=jnp.asarray(occasion, dtype=jnp.int32),
         n_occasions=max(len(occasions), 1),
-        steady_state=bool(np.any((np.asarray(events.ss) > 0) & np.asarray(events.mask))),
+        steady_state=steady_state,
+        max_generated=None if steady_state else generated_slots(events),
     )
     return Problem(model, fit_data, tuple(events.ids), _observation_table(model, events, obs, output), occasions)
 
