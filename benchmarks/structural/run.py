@@ -125,10 +125,16 @@ def run(mode: str = "quick", sizes=None, out_dir: Path = RESULTS, with_desolve: 
                                    "obs_times": "0..672 h, 100 equal steps", "typical": TYPICAL, "cv": CV,
                                    "seed": SEED, "tolerances": "rtol 1e-8, atol 1e-10 (both)",
                                    "agreement_tolerance": AGREE, "desolve_max_n": desolve_max_n},
-                       "gpu": "no GPU was lent to this session: CPU only",
+                       "gpu": _gpu_note(),
                        "rows": rows}
             path = write_json(Path(out_dir) / (out_name or f"structural-{mode}.json"), payload)  # after every row
     return path
+
+
+def _gpu_note() -> str:
+    import jax
+    devices = [d for d in jax.devices() if d.platform == "gpu"]
+    return f"GPU: {devices[0].device_kind}" if devices else "no GPU on this machine: CPU only"
 
 
 def main(argv=None):

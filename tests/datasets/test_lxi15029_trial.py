@@ -127,7 +127,8 @@ def test_no_log_log_convex_curve_reaches_6_of_7_day1_auc():
     auc = _published_geomeans("AUC_0_inf")
     assert tables.curves_within(auc, 1.5, 6, convex=True) == []
     fold, kept = tables.best_curve_fold(auc, 6, convex=True)
-    assert 1.52 < fold < 1.54 and kept == (20, 40, 60, 80, 110, 150)
+    # the claim is fold > 1.5; the optimum itself (1.52805) pins the LP against regressions
+    assert fold > 1.5 and abs(fold - 1.52805) < 1e-5 and kept == (20, 40, 60, 80, 110, 150)
     fold, kept = tables.best_curve_fold(_published_geomeans("CMAX"), 6, convex=True)
     assert fold < 1.15 and kept == (20, 40, 60, 80, 110, 150)
 

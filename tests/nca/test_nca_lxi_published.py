@@ -52,7 +52,7 @@ def test_published_auc_inf_rises_more_than_dose_proportionally():
     assert np.allclose((fit.accept_low, fit.accept_high), (1 + np.log(0.8) / np.log(15), 1 + np.log(1.25) / np.log(15)))
     assert fit.verdict == "more than proportional"
     assert fit.ci_low > 1  # the whole interval above 1: the paper's conclusion
-    assert 1.45 < fit.slope < 1.52  # value computed by hand (polyfit): 1.4835
+    assert abs(fit.slope - 1.4835) < 5e-5  # numpy.polyfit on the published means, to the 4 decimals quoted
 
 
 @pytest.mark.parametrize("table, parameter", [
