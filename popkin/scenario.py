@@ -210,16 +210,27 @@ def _population_size(model) -> int:
     return k
 
 
+def population_of(fit_result, n_draws: int | None = None):
+    """The population that steps 4-5 simulate from a fit: the posterior draws of a NUTS
+    fit (thinned to ``n_draws``), or for a MAP fit its estimate with the IIV of the etas at
+    the mode (``FixedPopulation.from_mode``: the joint mode's own omegas are biased up)."""
+    from popkin.simulate import FixedPopulation, PosteriorPopulation
+
+    if fit_result.method == "map":
+        return FixedPopulation.from_mode(fit_result)
+    return PosteriorPopulation(fit_result, n_draws=n_draws)
+
+
 def predicted_slope(fit_result, n: int = 100, seed: int = 1) -> float:
     """Power-model slope of AUCtau,ss on dose that a fitted model predicts for the trial's
     dose groups (10-150 mg BID): log AUC of ``n`` virtual patients per group (from the
     fit's posterior, IIV included) regressed on log dose, as the NCA regresses subjects."""
     import numpy as np
 
-    from popkin.simulate import PosteriorPopulation, Settings as SimSettings, simulate
+    from popkin.simulate import Settings as SimSettings, simulate
     from popkin.simulate.lxi15029 import TRIAL_DOSES, trial_regimens
 
-    sim = simulate(PosteriorPopulation(fit_result, n_draws=1), trial_regimens(),
+    sim = simulate(population_of(fit_result, n_draws=1), trial_regimens(),
                    SimSettings(n=n, seed=seed, chunk=n))
     x = np.concatenate([np.full(n, np.log(d)) for d in TRIAL_DOSES])
     y = np.concatenate([np.log(np.asarray(sim.metrics[f"{d} mg BID"]["auc"])[:n]) for d in TRIAL_DOSES])
@@ -334,12 +345,12 @@ def fit_step(trial, settings: Settings, work: Path, report: _Report, proportiona
 
 
 def selection_step(fit_result, settings: Settings, work: Path, report: _Report):
-    from popkin.simulate import PosteriorPopulation, Settings as SimSettings
+    from popkin.simulate import Settings as SimSettings
     from popkin.simulate.lxi15029 import ENDPOINTS, dose_selection
     from popkin.simulate.plots import draw_selection, draw_toxicity, selection_data, toxicity_data
     from popkin.simulate.toxicity import ToxicityOptions
 
-    source = PosteriorPopulation(fit_result, n_draws=settings.posterior_draws)
+    source = population_of(fit_result, settings.posterior_draws)
     n_draws = source.draws().n_draws
     options = ToxicityOptions(seed=settings.seed, warmup=settings.tox_warmup, samples=settings.tox_samples)
     chunk = min(1024, settings.patients * n_draws)
@@ -385,7 +396,6 @@ def guided_step(fit_result, settings: Settings, work: Path, report: _Report):
     import numpy as np
 
     from popkin.datasets import lxi15029
-    from popkin.simulate import PosteriorPopulation
     from popkin.simulate.bayes import PosteriorOptions, individual_posterior
     from popkin.simulate.guided import DoseOptions, forecast, recommend
     from popkin.simulate.plots import draw_forecast, forecast_data
@@ -393,7 +403,7 @@ def guided_step(fit_result, settings: Settings, work: Path, report: _Report):
 
     patient = lxi15029.simulate_phase2(n=1, seed=settings.seed + 100, dose=110.0, trough_days=(8,), post_dose=())
     history = patient.dataset()
-    source = PosteriorPopulation(fit_result, n_draws=settings.posterior_draws)
+    source = population_of(fit_result, settings.posterior_draws)
     post = individual_posterior(source, history, PosteriorOptions(samples=300, seed=settings.seed))
     target = Target("cav", low=GUIDED_TARGET_CAV[0], high=GUIDED_TARGET_CAV[1])
     options = DoseOptions(strengths=settings.strengths, max_dose=200.0, interval=12.0)

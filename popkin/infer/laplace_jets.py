@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from popkin.infer.numpyro_model import derive, predict_grid
 from popkin.infer.problem import FitData
+from popkin.pk.engine import _forward_mode
 
 
 def n_coordinates(model, data: FitData) -> int:
@@ -115,9 +116,11 @@ def jets(model, data: FitData, v: dict, order: int) -> Jets:
     (0 to 3) with respect to the coordinates (traceable; call inside ``jit``)."""
     c0 = coordinates(model, data, v)
     base = derive(model, data, v).params
+    structural = _forward_mode(model.structural)   # ODE solves differentiable by nested jvp
 
     def predictions(delta):                      # the same shift for every subject
-        return predict_grid(model, data, structural_parameters(model, data, base, c0 + delta[None, :])), ()
+        params = structural_parameters(model, data, base, c0 + delta[None, :])
+        return predict_grid(model, data, params, structural=structural), ()
 
     fun = predictions
     for _ in range(order):

@@ -191,10 +191,11 @@ def residual_sds(model: PopulationModel, data: FitData, v: dict):
     return jnp.stack(add)[idx], jnp.stack(prop)[idx], jnp.asarray(np.asarray(log))[idx]
 
 
-def predict_grid(model: PopulationModel, data: FitData, params: dict):
-    """Model predictions F (N, E) for structural parameters ``params``."""
-    return predict_population(model.structural, data.events, params, steady_state=data.steady_state,
-                              max_generated=data.max_generated)
+def predict_grid(model: PopulationModel, data: FitData, params: dict, structural=None):
+    """Model predictions F (N, E) for structural parameters ``params``. ``structural``:
+    a variant of ``model.structural`` to use instead (e.g. with forward-mode ODE solves)."""
+    return predict_population(model.structural if structural is None else structural, data.events, params,
+                              steady_state=data.steady_state, max_generated=data.max_generated)
 
 
 def observation_distribution(model: PopulationModel, data: FitData, v: dict, pred) -> Residual:

@@ -9,7 +9,8 @@ and PK-guided individual dosing (docs/simulation.md and docs/dosing.md).
 from popkin.simulate.bayes import IndividualPosterior, PosteriorOptions, individual_posterior
 from popkin.simulate.design import LastInterval, Quadrature, SteadyState, Window
 from popkin.simulate.guided import DoseOptions, Recommendation, forecast, recommend
-from popkin.simulate.population import FixedPopulation, ParameterSource, PopulationDraws, PosteriorPopulation
+from popkin.simulate.population import (FixedPopulation, ParameterSource, PopulationDraws, PosteriorPopulation,
+                                       UncertaintyPopulation)
 from popkin.simulate.profiles import profile_bands, profiles
 from popkin.simulate.run import Settings, Simulation, metrics_for_parameters, simulate, virtual_patients
 from popkin.simulate.selection import Limit, SelectionRule, selection_table
@@ -17,7 +18,7 @@ from popkin.simulate.summary import Target, attainment, summarise
 from popkin.simulate.toxicity import EventCounts, LogisticPriors, ToxicityFit, ToxicityOptions, fit_toxicity, risk
 
 __all__ = [
-    "FixedPopulation", "PosteriorPopulation", "ParameterSource", "PopulationDraws",
+    "FixedPopulation", "PosteriorPopulation", "UncertaintyPopulation", "ParameterSource", "PopulationDraws",
     "Settings", "Simulation", "simulate", "virtual_patients", "metrics_for_parameters",
     "SteadyState", "LastInterval", "Window", "Quadrature",
     "profiles", "profile_bands",

@@ -30,7 +30,8 @@ import pandas as pd
 from popkin.errors import ModelError
 from popkin.model import Column, PopulationModel, Theta
 
-__all__ = ["PopulationDraws", "ParameterSource", "FixedPopulation", "PosteriorPopulation", "Covariates",
+__all__ = ["PopulationDraws", "ParameterSource", "FixedPopulation", "PosteriorPopulation", "UncertaintyPopulation",
+           "Covariates",
            "draws_from_sites"]
 
 Covariates = Union[None, Mapping[str, float], pd.DataFrame]
@@ -100,6 +101,32 @@ class FixedPopulation:
 
     def __post_init__(self):
         _check_keys(self.model, self.values)
+
+    @classmethod
+    def from_mode(cls, fit, covariates: Covariates = None) -> "FixedPopulation":
+        """The population of a MAP fit (``popkin.fit(..., method="map")``): typical values,
+        coefficients and residual SDs at the joint mode, and the IIV SDs and correlations
+        of the etas at the mode across subjects. The mode's own omegas are not used: the
+        joint mode pulls them up towards the scale of their prior (``popkin.infer.map``),
+        while the SD of the etas is shrunken, i.e. biased low when individual data are
+        sparse; read omegas from NUTS or Laplace when the spread of exposure matters."""
+        model = PosteriorPopulation(fit).model
+        post = fit.idata.posterior
+        values = {}
+        for name in list(model.thetas) + list(model.coefficients()) + list(model.sigma_sites()):
+            values[name] = float(np.asarray(post[name].values).ravel()[0])
+        if model.eta_names:
+            eta = np.asarray(post["eta"].values, dtype=float).reshape(-1, *post["eta"].shape[-2:])[0]
+            values["omega"] = eta.std(axis=0, ddof=1)
+            corr = np.eye(len(model.eta_names))
+            start = 0
+            for block in model.iiv:
+                q = len(block.parameters)
+                if block.correlated and q > 1:
+                    corr[start:start + q, start:start + q] = np.corrcoef(eta[:, start:start + q], rowvar=False)
+                start += q
+            values["corr_iiv"] = corr
+        return cls(model, values, covariates)
 
     def site_values(self) -> dict:
         """Every population site (Theta, coefficients, omega [K], corr_iiv [K, K], sigmas)."""
@@ -193,13 +220,8 @@ class PosteriorPopulation:
         if want < 1:
             raise ModelError("n_draws must be >= 1")
         pick = np.unique(np.linspace(0, total - 1, want).round().astype(int))
-        names = list(m.thetas) + list(m.coefficients()) + list(m.sigma_sites())
-        if m.eta_names:
-            names.append("omega")
-        names += [f"L_iiv{b}" for b, block in enumerate(m.iiv, start=1)
-                  if block.correlated and len(block.parameters) > 1]
         out = {}
-        for name in names:
+        for name in _population_site_names(m):
             if name not in post:
                 raise ModelError(f"the posterior has no variable {name!r}; was it fitted with this model?")
             a = np.asarray(post[name].values, dtype=float)
@@ -208,6 +230,76 @@ class PosteriorPopulation:
 
     def draws(self) -> PopulationDraws:
         return draws_from_sites(self.model, self.sites(), self.covariates)
+
+
+@dataclass(frozen=True, eq=False)
+class UncertaintyPopulation:
+    """Population values drawn from the asymptotic sampling distribution of a Laplace
+    fit (``popkin.fit(..., method="laplace")``): the estimate on the estimation scale
+    (log typical values, log omegas, log residual SDs, ...) plus multivariate normal
+    noise with the covariance of the estimates (the inverse Hessian of the OFV), mapped
+    back. This is the usual simulation "with parameter uncertainty from $COV"; draw 0
+    is the estimate itself.
+
+    fit: a ``LaplaceResult`` with a covariance (standard errors computed).
+    n_draws: population draws (>= 1); seed: their random seed.
+    covariates: virtual patients' covariates (see the module docstring).
+    """
+
+    fit: object
+    n_draws: int = 100
+    seed: int = 0
+    covariates: Covariates = None
+
+    @property
+    def model(self) -> PopulationModel:
+        return PosteriorPopulation(self.fit).model
+
+    def estimation_scale(self) -> tuple[np.ndarray, np.ndarray, list]:
+        """(estimate P (K,), covariance (K, K), labels) on the estimation scale."""
+        from popkin.infer.laplace_space import PopulationSpace
+
+        cov = getattr(self.fit, "covariance", None)
+        problem = getattr(self.fit, "problem", None)
+        if cov is None or problem is None:
+            raise ModelError("UncertaintyPopulation needs a Laplace fit with standard errors (its covariance "
+                             "step failed or was skipped); use PosteriorPopulation(fit) for the estimate alone")
+        space = PopulationSpace(self.model, problem.data)
+        post = self.fit.idata.posterior
+        x = np.asarray(space.unconstrain({s.name: np.asarray(post[s.name].values)[0, 0] for s in space.sites}))
+        names = space.names()
+        return x, cov.loc[names, names].to_numpy(dtype=float), names
+
+    def sites(self) -> dict:
+        """Draws of every population site: site -> array [n_draws, ...]."""
+        from popkin.infer.laplace_space import PopulationSpace
+
+        if int(self.n_draws) < 1:
+            raise ModelError("n_draws must be >= 1")
+        x, cov, _ = self.estimation_scale()
+        rng = np.random.default_rng(self.seed)
+        w, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+        root = vecs * np.sqrt(np.clip(w, 0.0, None))           # cov = root root^T (PSD-safe)
+        xs = x + rng.standard_normal((int(self.n_draws), x.size)) @ root.T
+        xs[0] = x
+        space = PopulationSpace(self.model, self.fit.problem.data)
+        per = [space.constrain(jnp.asarray(xi)) for xi in xs]
+        names = list(per[0])
+        return {k: np.stack([np.asarray(d[k], dtype=float) for d in per]) for k in names
+                if k in _population_site_names(self.model)}
+
+    def draws(self) -> PopulationDraws:
+        return draws_from_sites(self.model, self.sites(), self.covariates)
+
+
+def _population_site_names(model: PopulationModel) -> list:
+    """The sites a simulation reads, named as in a fit's posterior."""
+    names = list(model.thetas) + list(model.coefficients()) + list(model.sigma_sites())
+    if model.eta_names:
+        names.append("omega")
+    names += [f"L_iiv{b}" for b, block in enumerate(model.iiv, start=1)
+              if block.correlated and len(block.parameters) > 1]
+    return names
 
 
 @dataclass(frozen=True)
