@@ -28,6 +28,7 @@ draws (PK uncertainty widens the exposure distribution, not the interval).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -113,9 +114,11 @@ class ToxicityOptions:
     interval: float = 0.9
 
 
-def _model(x, n, y, priors: LogisticPriors):
-    a = numpyro.sample("intercept", dist.Normal(priors.intercept_mean, priors.intercept_sd))
-    b = numpyro.sample("slope", dist.Normal(priors.slope_mean, priors.slope_sd))
+def _model(x, n, y, prior):
+    """prior: [intercept mean, intercept SD, slope mean, slope SD] (an array, so that one
+    compiled sampler serves every endpoint and prior)."""
+    a = numpyro.sample("intercept", dist.Normal(prior[0], prior[1]))
+    b = numpyro.sample("slope", dist.Normal(prior[2], prior[3]))
     p = jnp.mean(jax.nn.sigmoid(a + b * x), axis=-1)
     p = jnp.clip(p, 1e-12, 1 - 1e-12)
     numpyro.sample("events", dist.Binomial(n, probs=p), obs=y)
@@ -193,6 +196,15 @@ class ToxicityFit:
                                  median=mid, lower=lo, upper=hi, covered=(obs >= lo) & (obs <= hi)))
 
 
+@functools.lru_cache(maxsize=8)
+def _sampler(chains: int, warmup: int, samples: int) -> MCMC:
+    """One numpyro ``MCMC`` per setting, with the data as traced arguments
+    (``jit_model_args``): the endpoints of a dose selection (same groups and patients)
+    reuse its compiled sampler instead of compiling one each."""
+    return MCMC(NUTS(_model, target_accept_prob=0.9), num_warmup=warmup, num_samples=samples, num_chains=chains,
+                chain_method="vectorized", progress_bar=False, jit_model_args=True)
+
+
 def fit_toxicity(counts: EventCounts, sim: Simulation, metric: str = "auc",
                  options: ToxicityOptions = ToxicityOptions(), priors: LogisticPriors = LogisticPriors(),
                  reference: float | None = None) -> ToxicityFit:
@@ -208,9 +220,9 @@ def fit_toxicity(counts: EventCounts, sim: Simulation, metric: str = "auc",
     x = jnp.log(jnp.asarray(x_raw) / reference)
     n = jnp.asarray(counts.n, dtype=float)
     y = jnp.asarray(counts.events, dtype=float)
-    mcmc = MCMC(NUTS(_model, target_accept_prob=0.9), num_warmup=options.warmup, num_samples=options.samples,
-                num_chains=options.chains, chain_method="vectorized", progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(options.seed), x, n, y, priors)
+    prior = jnp.asarray([priors.intercept_mean, priors.intercept_sd, priors.slope_mean, priors.slope_sd])
+    mcmc = _sampler(options.chains, options.warmup, options.samples)
+    mcmc.run(jax.random.PRNGKey(options.seed), x, n, y, prior)
     by_chain = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     diag = pd.DataFrame({k: dict(rhat=float(split_gelman_rubin(v)) if options.chains > 1 else np.nan,
                                  ess=float(effective_sample_size(v))) for k, v in by_chain.items()}).T

@@ -2,8 +2,8 @@
 written into a new folder, never over an existing one.
 
 Fast tests run steps 1-2 (``Settings(fits=False)``: check and NCA, seconds) and the
-report assembly; the run with ``--fits`` (fits, dose selection, PK-guided dosing) is
-``test_full_run_end_to_end`` (slow)."""
+report assembly; the default run (fits, dose selection, PK-guided dosing) is
+``test_full_run_end_to_end`` (slow: ``bash scripts/test.sh -m slow tests/scenario``)."""
 
 import shutil
 import subprocess
@@ -102,8 +102,22 @@ def test_report_renders_in_headless_chromium(output, tmp_path):
 
 @pytest.mark.slow
 def test_full_run_end_to_end(tmp_path):
-    """The main job with ``--fits`` (every step). Measured: see docs/simulation.md, "The main job"."""
-    out = run(tmp_path / "full", Settings(fits=True))
+    """The main job's default run (every step; minutes: docs/simulation.md, "The main
+    job"). Against the known truth of the virtual trial (``lxi15029.POPULATION``): the
+    preferred model is the structure the trial was simulated with, the only candidate
+    whose predicted dose-exposure slope lies in the NCA's interval, and its MAP typical
+    values are within 25 % of the true ones (MAP on 24 patients: the tolerance of
+    tests/infer/test_lxi15029_fit.py)."""
+    from popkin.datasets import lxi15029
+
+    out = run(tmp_path / "full", Settings())
+    comparison = pd.read_csv(out / "model_comparison.csv")
+    assert comparison["model"].iloc[0] == "lxi_1cpt_mm_linear"
+    assert comparison.set_index("model")["reproduces_dose_nonlinearity"].to_dict() == {
+        "lxi_1cpt_mm_linear": True, "lxi_1cpt_linear": False, "lxi_2cpt_linear": False}
+    mode = pd.read_csv(out / "fit_lxi_1cpt_mm_linear_map.csv", index_col=0)["mode"]
+    for name, truth in lxi15029.POPULATION.typical.items():
+        assert abs(mode[name] / truth - 1) < 0.25, (name, mode[name], truth)
     names = {p.name for p in out.iterdir()}
     assert {"model_comparison.csv", "dose_selection.csv", "dose_selection.png",
             "guided_dosing_recommendation.csv", "guided_dosing_forecast.png", "report.html"} <= names
