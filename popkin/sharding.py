@@ -167,23 +167,27 @@ def predict_sharded(structural, events, params: dict, mesh: Mesh, steady_state: 
     devices of ``mesh`` (padded to a multiple of the device count). Returns the sharded
     prediction array (padded rows included) and the number of real patients: use
     ``pred[:n]``."""
+    from popkin.pk.engine import bolus_only
+
     d = device_count(mesh)
     events, n = pad_subjects(events, d)
     params = pad_params(params, events.n_subjects)
+    plain = bolus_only(events)
     events, params = shard_subjects(events, mesh), shard_subjects(params, mesh)
-    return _predict_fn(structural, steady_state)(events, params), n
+    return _predict_fn(structural, steady_state, plain)(events, params), n
 
 
-def _predict_fn(structural, steady_state):
-    """One jitted prediction function per (structural model, steady_state): reused, so a
-    second call with new data values of the same shapes does not recompile."""
+def _predict_fn(structural, steady_state, plain=False):
+    """One jitted prediction function per (structural model, steady_state, bolus path):
+    reused, so a second call with new data values of the same shapes does not recompile."""
     def make():
-        return jax.jit(lambda ev, p: predict_population(structural, ev, p, steady_state=steady_state))
+        return jax.jit(lambda ev, p: predict_population(structural, ev, p, steady_state=steady_state,
+                                                        bolus_only=plain))
 
     from popkin.pk.engine import predict_population
 
     try:
-        key = (structural, steady_state)
+        key = (structural, steady_state, plain)
         if key not in _PREDICT:
             _PREDICT[key] = make()
         return _PREDICT[key]

@@ -53,7 +53,7 @@ def main(argv=None):
     import pandas as pd
 
     from popkin.pk import get_model
-    from popkin.pk.engine import generated_slots, predict_population
+    from popkin.pk.engine import bolus_only, generated_slots, predict_population
 
     subjects = pd.read_csv(args.subjects)
     n = len(subjects)
@@ -69,10 +69,11 @@ def main(argv=None):
     chunk = args.chunk or (min(n, 10_000) if args.model == "lin" else min(n, 1_000))
     events1, obs_idx, obs_times = regimen_events()
     slots = generated_slots(events1)  # one landing per dose: the scan has E + 56 steps, not 3E
+    plain = bolus_only(events1)       # boluses only: the engine's record-order scan (E steps)
 
     def one_chunk(ev1, params):
         ev = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (chunk,) + a.shape[1:]), ev1)
-        pred = predict_population(model, ev, params, steady_state=False, max_generated=slots)
+        pred = predict_population(model, ev, params, steady_state=False, max_generated=slots, bolus_only=plain)
         return pred[:, obs_idx]
 
     run = jax.jit(one_chunk)

@@ -195,7 +195,8 @@ def predict_grid(model: PopulationModel, data: FitData, params: dict, structural
     """Model predictions F (N, E) for structural parameters ``params``. ``structural``:
     a variant of ``model.structural`` to use instead (e.g. with forward-mode ODE solves)."""
     return predict_population(model.structural if structural is None else structural, data.events, params,
-                              steady_state=data.steady_state, max_generated=data.max_generated)
+                              steady_state=data.steady_state, max_generated=data.max_generated,
+                              bolus_only=data.bolus_only)
 
 
 def observation_distribution(model: PopulationModel, data: FitData, v: dict, pred) -> Residual:

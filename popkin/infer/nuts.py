@@ -7,11 +7,16 @@ does not recompile, and the structural model is never run outside compiled code.
 
 Chains run in parallel on CPU devices when JAX has as many host devices as chains
 (``numpyro.set_host_device_count``, which the ``popkin fit`` command sets), vectorised on
-a GPU/TPU, sequentially otherwise.
+a GPU/TPU, sequentially otherwise. In parallel, the ``jax.pmap`` over chains takes the
+data as (broadcast) arguments (``ParallelChains``): numpyro's own "parallel" closes over
+them, so XLA receives them as constants (constant-folding the engine's data-only work at
+compile time) and every run compiles anew.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -91,6 +96,38 @@ def uses_ode(model: PopulationModel) -> bool:
     return isinstance(getattr(model.structural, "options", None), ODEOptions)
 
 
+class ParallelChains:
+    """A ``chain_method`` for numpyro's ``MCMC``: its "parallel" (``jax.pmap`` over
+    chains), with the model arguments passed to the pmapped function instead of closed
+    over.
+
+    ``MCMC.run`` maps ``partial(mcmc._single_chain_mcmc, args=..., kwargs=...,
+    collect_fields=..., remove_sites=...)`` over (key, state, init) per chain; under
+    ``pmap`` the bound ``args`` (the data) would be traced as constants. Here they are
+    arguments with ``in_axes=None`` (replicated), the rest static, and the pmapped
+    function is built once, so a second run with data of the same shapes reuses the
+    compiled program. Anything else is mapped with plain ``jax.pmap``."""
+
+    def __init__(self):
+        self._pmapped = jax.pmap(self._chain, in_axes=(0, None, None), static_broadcasted_argnums=(3,))
+
+    @staticmethod
+    def _chain(map_args, args, kwargs, static):
+        fn, keywords, _ = static
+        return fn(map_args, args=args, kwargs=kwargs, **dict(keywords))
+
+    def __call__(self, fn):
+        if not (isinstance(fn, partial) and not fn.args and {"args", "kwargs"} <= set(fn.keywords)):
+            return jax.pmap(fn)
+        keywords = dict(fn.keywords)
+        args, kwargs = keywords.pop("args"), keywords.pop("kwargs")
+        # what the trace of MCMC._single_chain_mcmc reads from the MCMC object besides its
+        # arguments (the collection window) is part of the static key
+        window = tuple(sorted(getattr(getattr(fn.func, "__self__", None), "_collection_params", {}).items()))
+        static = (fn.func, tuple(sorted(keywords.items())), window)
+        return lambda map_args: self._pmapped(map_args, args, kwargs, static)
+
+
 class PopulationNUTS(MCMCKernel):
     """numpyro's NUTS on ``population_model``, the data passed as model arguments
     ``(data, dv)``. Samples are the constrained sampled sites plus eta, corr_iiv and
@@ -160,9 +197,16 @@ class Sampler:
         self.options = options
         self.chain_method = chain_method(options.chains, uses_ode(problem.model))
         kernel = PopulationNUTS(problem.model, problem.space, options)
-        self._mcmc = MCMC(kernel, num_warmup=options.warmup, num_samples=options.draws,
-                          num_chains=options.chains, chain_method=self.chain_method,
-                          progress_bar=options.progress, jit_model_args=True)
+        parallel = self.chain_method == "parallel"
+        with warnings.catch_warnings():  # numpyro turns the progress bar off for a callable
+            warnings.filterwarnings("ignore", message="Disabling progress bar")
+            self._mcmc = MCMC(kernel, num_warmup=options.warmup, num_samples=options.draws,
+                              num_chains=options.chains,
+                              chain_method=ParallelChains() if parallel else self.chain_method,
+                              progress_bar=options.progress, jit_model_args=True)
+        if parallel:  # as numpyro's "parallel" (one bar per chain), off in CI and xdist workers
+            self._mcmc.progress_bar = options.progress and not ("CI" in os.environ
+                                                                or "PYTEST_XDIST_WORKER" in os.environ)
 
     def run(self, problem: Problem, seed: int | None = None) -> Draws:
         """Sample the posterior of ``problem`` (same model object as the sampler's)."""

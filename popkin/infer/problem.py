@@ -18,7 +18,7 @@ import pandas as pd
 
 from popkin.data.events import EventArrays
 from popkin.errors import FitError
-from popkin.pk.engine import generated_slots
+from popkin.pk.engine import bolus_only, generated_slots, ss_records
 from popkin.model import Categorical, ExponentialError, PopulationModel, Power
 
 
@@ -33,10 +33,14 @@ class FitData:
     limit: the LLOQ of censored records (DV where no LLOQ is given; 1 elsewhere).
     output: index of each record's ``Output`` (0 for single-output models).
     occasion: index of each record's occasion (0 without IOV).
-    n_occasions, steady_state: static (shape and branch decisions of the trace).
+    n_occasions: static. steady_state: static, 0 without SS records, else the most SS dose
+    records of a subject (``popkin.pk.engine.ss_records``: the nonlinear steady states solved).
     max_generated: static; without steady state, the engine's slots for generated events
     (``popkin.pk.engine.generated_slots``: one per dose landing and infusion end), so the
     event scan has E + max_generated steps rather than 3E (None: the engine's 2E pool).
+    bolus_only: static; the records qualify for the engine's bolus path (bolus doses, no
+    SS, no reset: ``popkin.pk.engine.bolus_only``), one scan of E steps in record order
+    (taken when the model also has no ALAG<n>).
     """
 
     events: EventArrays
@@ -46,8 +50,9 @@ class FitData:
     output: jax.Array
     occasion: jax.Array
     n_occasions: int = field(default=1, metadata=dict(static=True))
-    steady_state: bool = field(default=False, metadata=dict(static=True))
+    steady_state: int = field(default=0, metadata=dict(static=True))
     max_generated: int | None = field(default=None, metadata=dict(static=True))
+    bolus_only: bool = field(default=False, metadata=dict(static=True))
 
     @property
     def n_subjects(self) -> int:
@@ -119,7 +124,7 @@ def bind(model: PopulationModel, data) -> Problem:
     if bad_dv.any():
         raise FitError(f"{int(bad_dv.sum())} observation record(s) have no DV; set MDV = 1 on them")
     _check_log_scale(model, events, observed, blq, dv, limit, output)
-    steady_state = bool(np.any((np.asarray(events.ss) > 0) & np.asarray(events.mask)))
+    steady_state = ss_records(events)   # 0, or the most SS dose records of a subject (static)
     fit_data = FitData(
         events=dataclasses.replace(events, ids=()),
         observed=jnp.asarray(observed),
@@ -130,6 +135,7 @@ def bind(model: PopulationModel, data) -> Problem:
         n_occasions=max(len(occasions), 1),
         steady_state=steady_state,
         max_generated=None if steady_state else generated_slots(events),
+        bolus_only=bolus_only(events),
     )
     return Problem(model, fit_data, tuple(events.ids), _observation_table(model, events, obs, output), occasions)
 

@@ -53,9 +53,27 @@ How a subject is processed (NONMEM/PREDPP semantics):
   differentiation at the fixed point).
   For the constant-infusion steady state the map covers 24 h (any interval gives the
   same fixed point).
+
+The bolus path. Most data need none of the above: when every dose is a bolus (RATE 0
+on every dose record), no record has SS > 0, there is no reset (EVID 3/4), TIME never
+decreases along the records, and the model's parameters have no ALAG<n> (ADDL never
+reaches the engine: ``popkin.data.events.pack`` expands it into dose records), every
+dose lands at its own record. The engine then runs one ``lax.scan`` over the E records in
+record order, without generated events or a sort: record j's state is ``advance`` from
+record j-1 over the interval ending at j (with the parameters the general path gives
+that interval, i.e. record j's, or the next data record's for an implied ADDL dose),
+plus F<n> * AMT of its own dose (F of its own record). The predictions are those of the
+general path (whose landing slot advances by dt = 0, which ``advance`` must leave
+unchanged) and its scan is E steps long instead of E + max_generated; ``max_generated``
+is then unused. The choice is static: ``bolus_only(events)`` checks the data on the host;
+``solve``/``predict``/... decide from the data when they are concrete, take the general
+path when the events are traced unless told ``bolus_only=True`` (``FitData.bolus_only``
+carries it into fitting), and ``bolus_only=False`` forces the general path.
 """
 
 from __future__ import annotations
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -73,52 +91,64 @@ _RECORD, _LANDING, _END, _TAIL, _PENDING, _PENDING_END, _UNUSED = 0, 1, 2, 3, 4,
 
 # ----------------------------------------------------------------------------- public
 
-def solve(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None):
+def solve(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None,
+          bolus_only: bool | None = None):
     """Compartment amounts at every record, shape ``(E, n_cmt)``, for one subject.
 
     events: ``EventArrays`` of one subject (arrays of shape ``(E,)``).
     p: parameter name -> scalar or ``(E,)`` array (units: h, L, L/h, amount/h).
     steady_state: whether any record may have SS > 0. ``None`` decides from the data
-        when they are concrete and assumes True under tracing; False skips the SS
-        machinery (SS flags are then ignored), which makes simulations cheaper.
+        when they are concrete (``ss_records``) and assumes True under tracing; False
+        skips the SS machinery (SS flags are then ignored), which makes simulations
+        cheaper. An int K >= 1 (not ``True``) says that a subject has at most K SS dose
+        records (static; ``ss_records(events)``): a nonlinear model then solves K
+        steady states per subject instead of one per record (each a Newton iteration
+        of ODE solves), and a subject with more gets NaN predictions, never wrong ones.
     max_generated: slots for generated events (dose landings, infusion ends) per
         subject, a static int. Default: exactly what the doses need when the data are
         concrete and have no steady state (``generated_slots``), else 2E. The event
         scan has E + max_generated steps, so passing ``generated_slots(events)`` when
         the events are traced (e.g. jit arguments) makes a plain regimen up to 3x
         faster. Too few slots give NaN predictions, never wrong ones.
+    bolus_only: whether the records qualify for the bolus path (module docstring; it is
+        taken when they do and the model has no ALAG<n>). ``None`` decides from the data
+        when they are concrete (``bolus_only(events)``) and assumes False under tracing;
+        True asserts it (pass the host-side ``bolus_only(events)`` when the events are
+        traced: traced data cannot be checked, concrete data are); False forces the
+        general path.
     """
     flag = _ss_flag(events, steady_state)
-    return _run(model, events, p, flag, _pool(events, flag, max_generated))[0]
+    return _runner(model, events, p, flag, _pool(events, flag, max_generated), bolus_only)(events, p)[0]
 
 
-def predict(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None):
+def predict(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None,
+            bolus_only: bool | None = None):
     """Model prediction at every record, shape ``(E,)``: ``model.observe`` at the record.
 
     The state used is the one ``solve`` reports; CMT of the record selects the output
     for models with several (PK/PD). Keywords as for ``solve``.
     """
     flag = _ss_flag(events, steady_state)
-    return _predict(model, events, p, flag, _pool(events, flag, max_generated))
+    return _predict(model, events, p, _runner(model, events, p, flag, _pool(events, flag, max_generated), bolus_only))
 
 
 def solve_population(model, events, params, *, steady_state: bool | None = None,
-                     max_generated: int | None = None):
+                     max_generated: int | None = None, bolus_only: bool | None = None):
     """``solve`` for every subject: amounts ``(N, E, n_cmt)``.
 
     params: name -> scalar (shared), ``(N,)`` (per subject) or ``(N, E)`` (per record).
     """
     flag = _ss_flag(events, steady_state)
-    pool = _pool(events, flag, max_generated)
-    return jax.vmap(lambda ev, q: _run(model, ev, q, flag, pool)[0])(events, _per_subject(params, events))
+    run = _runner(model, events, params, flag, _pool(events, flag, max_generated), bolus_only)
+    return jax.vmap(lambda ev, q: run(ev, q)[0])(events, _per_subject(params, events))
 
 
 def predict_population(model, events, params, *, steady_state: bool | None = None,
-                       max_generated: int | None = None):
+                       max_generated: int | None = None, bolus_only: bool | None = None):
     """``predict`` for every subject: ``(N, E)``. See ``solve_population``."""
     flag = _ss_flag(events, steady_state)
-    pool = _pool(events, flag, max_generated)
-    return jax.vmap(lambda ev, q: _predict(model, ev, q, flag, pool))(events, _per_subject(params, events))
+    run = _runner(model, events, params, flag, _pool(events, flag, max_generated), bolus_only)
+    return jax.vmap(lambda ev, q: _predict(model, ev, q, run))(events, _per_subject(params, events))
 
 
 def generated_slots(events) -> int:
@@ -131,20 +161,58 @@ def generated_slots(events) -> int:
     return max(int(np.max(need)), 1) if need.size else 1
 
 
-def _predict(model, events, p, flag, pool):
-    amounts, pp, _ = _run(model, events, p, flag, pool)
+def bolus_only(events) -> bool:
+    """Whether concrete ``events`` (one subject or all) qualify for the bolus path (see
+    the module docstring): every dose record (EVID 1) has RATE 0, no record has SS > 0
+    or EVID 3/4, and TIME never decreases along the records (padding included). The
+    model must also have no ALAG<n>; the engine checks that itself."""
+    time, evid, rate, ss, mask = (np.asarray(a) for a in
+                                  (events.time, events.evid, events.rate, events.ss, events.mask))
+    dose = mask & ((evid == 1) | (evid == 4))
+    return bool(not np.any(dose & (rate != 0)) and not np.any(mask & (ss > 0))
+                and not np.any(mask & ((evid == 3) | (evid == 4)))
+                and np.all(np.diff(time, axis=-1) >= 0))
+
+
+def _predict(model, events, p, run):
+    amounts, pp, _ = run(events, p)
     cmt = events.cmt.astype(jnp.int32)
     return jax.vmap(lambda x, q, c: observe(model, x, q, c))(amounts, pp, cmt)
 
 
 # ----------------------------------------------------------------------------- helpers
 
+def ss_records(events) -> int:
+    """The most steady-state dose records (SS > 0) any subject of concrete ``events``
+    (one subject or all) has; 0 without steady state. Pass it as ``steady_state`` when
+    calling with traced events (see ``solve``)."""
+    ev, ss, mask = (np.asarray(a) for a in (events.evid, events.ss, events.mask))
+    count = np.sum(mask & ((ev == 1) | (ev == 4)) & (ss > 0), axis=-1)
+    return int(np.max(count)) if count.size else 0
+
+
 def _ss_flag(events, flag):
     if flag is not None:
-        return bool(flag)
+        return flag if isinstance(flag, (int, np.integer)) and not isinstance(flag, bool) else bool(flag)
     if isinstance(events.ss, jax.core.Tracer):
         return True
-    return bool(np.any(np.asarray(events.ss) > 0))
+    return ss_records(events)
+
+
+def _runner(model, events, p, with_ss, pool, flag):
+    """The engine for these data and parameters, chosen statically: ``(ev, p) ->
+    (amounts, per-record parameters, n_cmt)`` of one subject (see ``bolus_only``)."""
+    traced = any(isinstance(a, jax.core.Tracer) for a in (events.time, events.evid, events.rate,
+                                                           events.ss, events.mask))
+    if flag is None:
+        flag = not traced and bolus_only(events)
+    elif flag and not traced and not bolus_only(events):
+        raise ValueError("bolus_only=True, but the records have an infusion, a steady state, a reset "
+                         "(EVID 3/4) or a decreasing TIME; leave bolus_only unset")
+    lagged = any(re.fullmatch(r"ALAG[1-9][0-9]*", k) for k in p)
+    if flag and not lagged:
+        return lambda ev, q: _run_bolus(model, ev, q)
+    return lambda ev, q: _run(model, ev, q, with_ss, pool)
 
 
 def _pool(events, with_ss, max_generated):
@@ -199,7 +267,7 @@ def _run(model, ev, p, with_ss, pool=None):
     Dmod = _modifier(pp, "D", c, jnp.nan)
     amount = F * ev.amt
     infusion = is_dose & (rate_code != 0)
-    const_inf = infusion & (ss > 0) & (ev.amt == 0) & (rate_code > 0) & with_ss
+    const_inf = infusion & (ss > 0) & (ev.amt == 0) & (rate_code > 0) & bool(with_ss)
     # safe divisors: records that do not use them see 1 (no NaN in any gradient)
     R = jnp.where(rate_code > 0, rate_code,
                   jnp.where(rate_code == -1, Rmod,
@@ -212,7 +280,7 @@ def _run(model, ev, p, with_ss, pool=None):
     landing_time = ev.time + lag
 
     # ---- steady state per record (vectorised over records, outside the scan) ----
-    ss_dose = with_ss & is_dose & (ss > 0) & ((ev.ii > 0) | const_inf) & (ev.amt >= 0)
+    ss_dose = bool(with_ss) & is_dose & (ss > 0) & ((ev.ii > 0) | const_inf) & (ev.amt >= 0)
     ii_safe = jnp.where(ss_dose & ~const_inf, ev.ii, 1.0)
     # ALAG > II at steady state: the regimen's doses land at T + ALAG - k*II; those at
     # or before T make up the steady state at T (phase from ALAG modulo II, in (0, II]),
@@ -221,8 +289,9 @@ def _run(model, ev, p, with_ss, pool=None):
     n_pending = jnp.where(ss_dose & lands, jnp.maximum(jnp.ceil(lag / ii_safe) - 1, 0), 0).astype(jnp.int32)
     lag_ss = lag - ii_safe * n_pending
     if with_ss:
+        slots = None if with_ss is True else int(with_ss)
         x_ss, n_running = _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf,
-                                         R, dur, ii_safe, lag_ss, ss_dose)
+                                         R, dur, ii_safe, lag_ss, ss_dose, slots)
     else:
         x_ss, n_running = jnp.zeros((e, n), dtype), jnp.zeros((e,), jnp.int32)
 
@@ -327,10 +396,46 @@ def _run(model, ev, p, with_ss, pool=None):
     return amounts, pp, n
 
 
-def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose):
+def _run_bolus(model, ev, p):
+    """The bolus path (module docstring): ``_run`` for records that qualify, one scan
+    over the records in record order."""
+    n = n_compartments(model)
+    dtype = ev.time.dtype
+    e = ev.time.shape[0]
+    p = {k: jnp.asarray(v, dtype) for k, v in resolve_parameters(model, p).items()}
+    pp = {k: jnp.broadcast_to(v, (e,)) for k, v in p.items()}
+    j = jnp.arange(e)
+    c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
+    is_dose = ev.mask & ((ev.evid == 1) | (ev.evid == 4))
+    amount = _modifier(pp, "F", c, 1.0) * ev.amt
+    dx = jnp.where(is_dose, amount, 0.0)[:, None] * jax.nn.one_hot(c, n, dtype=dtype)
+    # the interval ending at record j: the parameters of the next data record (ROW >= 0)
+    # at or after j, as in ``_run``; scalars (one value per subject) need no gather
+    data_rec = ev.mask & (ev.row >= 0)
+    data_rec = jnp.where(jnp.any(data_rec), data_rec, ev.mask)
+    q = jnp.minimum(lax.cummin(jnp.where(data_rec, j, e), reverse=True), jnp.max(jnp.where(data_rec, j, 0)))
+    fixed = {k: v for k, v in p.items() if v.ndim == 0}
+    varying = {k: v[q] for k, v in pp.items() if k not in fixed}
+    x0 = initial_state(model, {**fixed, **{k: v[0] for k, v in varying.items()}}).astype(dtype)
+    zero = jnp.zeros(n, dtype)
+
+    def step(carry, s):
+        x, t_prev = carry
+        t, ps, d = s
+        dt = jnp.where(t >= t_prev, t - t_prev, 0.0)
+        x = model.advance(x, zero, dt, {**fixed, **ps}) + d
+        return (x, t), x
+
+    _, amounts = lax.scan(step, (x0, ev.time[0]), (ev.time, varying, dx))
+    return amounts, pp, n
+
+
+def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose, slots=None):
     """Per record: state at the record time under the steady state of its dose, and the
     number of earlier infusions of that regimen still running then (their rate is added
-    at the record and each gets an end event)."""
+    at the record and each gets an end event). ``slots`` (static int, nonlinear models):
+    solve only the first ``slots`` SS records (gathered by position) instead of every
+    record; more SS records than slots give NaN states."""
     dtype = amount.dtype
     # safe inputs for records that are not SS doses (their results are discarded)
     ii = jnp.where(ss_dose & ~const_inf, ii, 1.0)
@@ -362,8 +467,18 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
         x = jnp.where(cinf, x_star, x_t)
         return jnp.where(active, x, 0.0)
 
-    x = jax.vmap(one)(pp, onehot, b, rin, nfull, rem, ii, lag, const_inf, ss_dose)
-    return x, n_running
+    args = (pp, onehot, b, rin, nfull, rem, ii, lag, const_inf, ss_dose)
+    e = ss_dose.shape[0]
+    if model.linear or slots is None or slots >= e:
+        return jax.vmap(one)(*args), n_running
+    # nonlinear: a Newton solve per record would cost E fixed points; gather the SS ones
+    count = jnp.sum(ss_dose)
+    idx = jnp.nonzero(ss_dose, size=max(int(slots), 1), fill_value=0)[0]
+    valid = jnp.arange(idx.shape[0]) < count
+    picked = jax.tree_util.tree_map(lambda a: a[idx], args[:-1]) + (ss_dose[idx] & valid,)
+    xk = jax.vmap(one)(*picked)
+    x = jnp.zeros((e,) + xk.shape[1:], xk.dtype).at[jnp.where(valid, idx, e)].set(xk, mode="drop")
+    return jnp.where(count > idx.shape[0], jnp.nan, x), n_running
 
 
 def _linear_steady_state(model, p, e_c, b, rin, nfull, rem, tau, s, cinf, active):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from popkin.data.events import expand_addl, pack, unpack
 from popkin.errors import ModelError, OutputExistsError
-from popkin.pk.engine import generated_slots, predict_population
+from popkin.pk.engine import bolus_only, generated_slots, predict_population, ss_records
 from popkin.pk.model import load_model, n_compartments, resolve_parameters
 
 
@@ -62,9 +62,11 @@ def predict_frame(data, model, params: dict) -> pd.DataFrame:
     _check_columns(frame, needed)
 
     out = frame.copy()
-    steady_state = bool(np.any(np.asarray(events.ss) > 0))
+    steady_state = ss_records(events)
     slots = None if steady_state else generated_slots(events)  # a short scan for plain regimens
-    run = jax.jit(lambda ev, p: predict_population(model, ev, p, steady_state=steady_state, max_generated=slots))
+    plain = bolus_only(events)                                   # boluses only: the record-order scan
+    run = jax.jit(lambda ev, p: predict_population(model, ev, p, steady_state=steady_state, max_generated=slots,
+                                                   bolus_only=plain))
     for name, source in (("PRED", typical), ("IPRED", individual)):
         if name == "IPRED" and source == typical:
             continue

@@ -20,7 +20,7 @@ import pandas as pd
 
 from popkin.data.events import pack
 from popkin.dosing import Regimen
-from popkin.pk.engine import predict
+from popkin.pk.engine import bolus_only, predict, ss_records
 from popkin.simulate.individuals import (add_residual_error, individual, patient_draws, patient_keys,
                                          random_effects)
 from popkin.simulate.population import ParameterSource, PopulationDraws
@@ -30,19 +30,20 @@ from popkin.simulate.summary import across_draws
 __all__ = ["profiles", "profile_bands", "predict_profiles", "with_residual_error"]
 
 
-def _profile_fn(model, steady_state: bool, observed: bool, draws: PopulationDraws, events, pos, index, key,
-                per_draw):
+def _profile_fn(model, steady_state: bool, observed: bool, plain: bool, draws: PopulationDraws, events, pos, index,
+                key, per_draw):
     keys = patient_keys(key, index)
     d = patient_draws(index, per_draw, draws.n_draws)
     z, row = random_effects(keys, draws, len(model.eta_names))
     params = individual(model, draws, d, z, row)
-    pred = jax.vmap(lambda p: predict(model.structural, events, p, steady_state=steady_state)[pos])(params)
+    pred = jax.vmap(lambda p: predict(model.structural, events, p, steady_state=steady_state,
+                                      bolus_only=plain)[pos])(params)
     if observed:
         pred = add_residual_error(model, draws, d, keys, pred)
     return pred
 
 
-_profile_jit = jax.jit(_profile_fn, static_argnums=(0, 1, 2))
+_profile_jit = jax.jit(_profile_fn, static_argnums=(0, 1, 2, 3))
 
 
 def profiles(source: ParameterSource, regimen: Regimen, times: Sequence[float], settings: Settings = Settings(),
@@ -61,8 +62,8 @@ def profiles(source: ParameterSource, regimen: Regimen, times: Sequence[float], 
     key = jax.random.PRNGKey(settings.seed)
     out = np.empty((n_total, len(times)))
     for start in range(0, n_total, chunk):
-        res = _profile_jit(model, ss, bool(observed), draws, one, jnp.asarray(pos), jnp.arange(start, start + chunk),
-                           key, jnp.asarray(settings.n))
+        res = _profile_jit(model, ss, bool(observed), bolus_only(one), draws, one, jnp.asarray(pos),
+                           jnp.arange(start, start + chunk), key, jnp.asarray(settings.n))
         stop = min(start + chunk, n_total)
         out[start:stop] = np.asarray(res)[:stop - start]
     return out
@@ -79,14 +80,14 @@ def _frame_events(regimen: Regimen, times: np.ndarray):
     row = np.asarray(events.row)[0]
     pos = np.asarray([int(np.flatnonzero(row == k)[0]) for k in range(len(times))])
     one = dataclasses.replace(events.subject(0), ids=())
-    return one, pos, bool(np.any(np.asarray(one.ss) > 0))
+    return one, pos, ss_records(one)
 
 
-def _given_profile_fn(structural, steady_state: bool, events, pos, params):
-    return jax.vmap(lambda p: predict(structural, events, p, steady_state=steady_state)[pos])(params)
+def _given_profile_fn(structural, steady_state: bool, plain: bool, events, pos, params):
+    return jax.vmap(lambda p: predict(structural, events, p, steady_state=steady_state, bolus_only=plain)[pos])(params)
 
 
-_given_profile_jit = jax.jit(_given_profile_fn, static_argnums=(0, 1))
+_given_profile_jit = jax.jit(_given_profile_fn, static_argnums=(0, 1, 2))
 
 
 def predict_profiles(structural, params, regimen: Regimen, times: Sequence[float], chunk: int = 1024) -> np.ndarray:
@@ -102,7 +103,8 @@ def predict_profiles(structural, params, regimen: Regimen, times: Sequence[float
         stop = min(start + size, n)
         part = {k: jnp.asarray(np.pad(v[start:stop], (0, size - (stop - start)), mode="edge"))
                 for k, v in params.items()}
-        out[start:stop] = np.asarray(_given_profile_jit(structural, ss, events, jnp.asarray(pos), part))[:stop - start]
+        res = _given_profile_jit(structural, ss, bolus_only(events), events, jnp.asarray(pos), part)
+        out[start:stop] = np.asarray(res)[:stop - start]
     return out
 
 

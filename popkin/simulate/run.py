@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from popkin.dosing import Regimen
-from popkin.pk.engine import predict, solve
+from popkin.pk.engine import bolus_only, predict, solve, ss_records
 from popkin.pk.model import observe, resolve_parameters
 from popkin.simulate.design import ArmArrays, Exposure, Quadrature, SteadyState, as_arms, pack_arms
 from popkin.simulate.individuals import individual, patient_draws, patient_keys, random_effects
@@ -79,12 +79,15 @@ class _Static:
     state at the bracket start (valid when no dose can land inside a bracket: no
     infusions in any arm and no lag time ALAG<n> in the model); otherwise each
     refinement step runs the event engine on the doses plus the probe records.
+    bolus_only: the grid records qualify for the engine's bolus path
+    (``popkin.pk.engine.bolus_only``).
     """
 
     probes: int
     refine: int
-    steady_state: bool
+    steady_state: int
     advance: bool
+    bolus_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def _patient_metrics(structural, static: _Static, arm: ArmArrays, p: dict, thres
     ss = static.steady_state
     cmt = arm.events.cmt[arm.grid_pos]
     if static.advance:
-        x = solve(structural, arm.events, p, steady_state=ss)[arm.grid_pos]     # [T, n_cmt]
+        x = solve(structural, arm.events, p, steady_state=ss, bolus_only=static.bolus_only)[arm.grid_pos]
         q = resolve_parameters(structural, p)
         grid = jax.vmap(lambda xi, c: observe(structural, xi, q, c))(x, cmt)
         zero = jnp.zeros(x.shape[1], dtype=x.dtype)
@@ -146,7 +149,7 @@ def _patient_metrics(structural, static: _Static, arm: ArmArrays, p: dict, thres
             return jax.vmap(lambda x0, t0, c, tt: jax.vmap(lambda ti: probe(x0, t0, c, ti))(tt))(
                 x[start], arm.times[start], cmt[start], t)
     else:
-        grid = predict(structural, arm.events, p, steady_state=ss)[arm.grid_pos]
+        grid = predict(structural, arm.events, p, steady_state=ss, bolus_only=static.bolus_only)[arm.grid_pos]
 
         def conc_at(t, k0):
             del k0
@@ -196,9 +199,9 @@ def simulate_arms(source: ParameterSource, arms: Sequence, settings: Settings) -
     model = source.model
     draws = source.draws()
     packed = pack_arms(arms)
-    steady = bool(np.any(np.asarray(packed.events.ss) > 0))
+    steady = ss_records(packed.events)     # 0, or the SS dose records per arm (static)
     static = _Static(settings.quadrature.probes, settings.quadrature.refine, steady,
-                     _can_advance(model.parameters, packed))
+                     _can_advance(model.parameters, packed), bolus_only(packed.events))
     n_total = settings.n * draws.n_draws
     chunk = _chunk_size(settings.chunk, n_total)
     n_chunks = math.ceil(n_total / chunk)
@@ -280,8 +283,9 @@ def metrics_for_parameters(structural, params: Mapping[str, np.ndarray], arms: S
     params = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
     n_total = len(next(iter(params.values())))
     packed = pack_arms(arms)
-    steady = bool(np.any(np.asarray(packed.events.ss) > 0))
-    static = _Static(settings.quadrature.probes, settings.quadrature.refine, steady, _can_advance(params, packed))
+    steady = ss_records(packed.events)     # 0, or the SS dose records per arm (static)
+    static = _Static(settings.quadrature.probes, settings.quadrature.refine, steady, _can_advance(params, packed),
+                     bolus_only(packed.events))
     chunk = _chunk_size(settings.chunk, n_total)
     thresholds = _padded_thresholds(settings.thresholds)
     out = {}
