@@ -197,10 +197,10 @@ class ToxicityFit:
 
 
 @functools.lru_cache(maxsize=8)
-def _sampler(chains: int, warmup: int, samples: int) -> MCMC:
-    """One numpyro ``MCMC`` per setting, with the data as traced arguments
-    (``jit_model_args``): the endpoints of a dose selection (same groups and patients)
-    reuse its compiled sampler instead of compiling one each."""
+def _sampler(chains: int, warmup: int, samples: int, shape: tuple) -> MCMC:
+    """One numpyro ``MCMC`` per setting and data shape (groups x patients), with the data
+    as traced arguments (``jit_model_args``): the endpoints of a dose selection (same
+    groups and patients) reuse its compiled sampler instead of compiling one each."""
     return MCMC(NUTS(_model, target_accept_prob=0.9), num_warmup=warmup, num_samples=samples, num_chains=chains,
                 chain_method="vectorized", progress_bar=False, jit_model_args=True)
 
@@ -221,7 +221,7 @@ def fit_toxicity(counts: EventCounts, sim: Simulation, metric: str = "auc",
     n = jnp.asarray(counts.n, dtype=float)
     y = jnp.asarray(counts.events, dtype=float)
     prior = jnp.asarray([priors.intercept_mean, priors.intercept_sd, priors.slope_mean, priors.slope_sd])
-    mcmc = _sampler(options.chains, options.warmup, options.samples)
+    mcmc = _sampler(options.chains, options.warmup, options.samples, tuple(x.shape))
     mcmc.run(jax.random.PRNGKey(options.seed), x, n, y, prior)
     by_chain = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     diag = pd.DataFrame({k: dict(rhat=float(split_gelman_rubin(v)) if options.chains > 1 else np.nan,
