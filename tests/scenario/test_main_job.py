@@ -118,6 +118,11 @@ def test_full_run_end_to_end(tmp_path):
     mode = pd.read_csv(out / "fit_lxi_1cpt_mm_linear_map.csv", index_col=0)["mode"]
     for name, truth in lxi15029.POPULATION.typical.items():
         assert abs(mode[name] / truth - 1) < 0.25, (name, mode[name], truth)
+    # the exposure-toxicity fits (exposures from this PK fit) reproduce the published
+    # counts of Table 2: every observed count inside its 90% posterior predictive interval
+    for endpoint in ("alt_increased", "leukocytopenia", "neutropenia", "dlt"):
+        ppc = pd.read_csv(out / f"toxicity_ppc_{endpoint}.csv")
+        assert len(ppc) == 7 and ppc["covered"].all(), endpoint
     names = {p.name for p in out.iterdir()}
     assert {"model_comparison.csv", "dose_selection.csv", "dose_selection.png",
             "guided_dosing_recommendation.csv", "guided_dosing_forecast.png", "report.html"} <= names
