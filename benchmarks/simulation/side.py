@@ -39,7 +39,8 @@ def main(name: str, n: int, chunk: int) -> dict:
     pop = population(name)
     regimen = {"100 mg BID": bid(100, days=28)}
     t0 = time.perf_counter()
-    simulate(pop, regimen, Settings(n=chunk, chunk=chunk, seed=0, exposure=SteadyState()))
+    # warm-up with the chunk size the run uses (N < chunk runs one chunk of the next power of 2)
+    simulate(pop, regimen, Settings(n=min(n, chunk), chunk=chunk, seed=0, exposure=SteadyState()))
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
     sim = simulate(pop, regimen, Settings(n=n, chunk=chunk, seed=1, exposure=SteadyState()))

@@ -101,9 +101,10 @@ def solve(model, events, p, *, steady_state: bool | None = None, max_generated: 
         when they are concrete (``ss_records``) and assumes True under tracing; False
         skips the SS machinery (SS flags are then ignored), which makes simulations
         cheaper. An int K >= 1 (not ``True``) says that a subject has at most K SS dose
-        records (static; ``ss_records(events)``): a nonlinear model then solves K
-        steady states per subject instead of one per record (each a Newton iteration
-        of ODE solves), and a subject with more gets NaN predictions, never wrong ones.
+        records (static; ``ss_records(events)``): the engine then solves K steady
+        states per subject instead of one per record (for a nonlinear model each is a
+        Newton iteration of ODE solves), and a subject with more gets NaN predictions,
+        never wrong ones.
     max_generated: slots for generated events (dose landings, infusion ends) per
         subject, a static int. Default: exactly what the doses need when the data are
         concrete and have no steady state (``generated_slots``), else 2E. The event
@@ -433,9 +434,9 @@ def _run_bolus(model, ev, p):
 def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose, slots=None):
     """Per record: state at the record time under the steady state of its dose, and the
     number of earlier infusions of that regimen still running then (their rate is added
-    at the record and each gets an end event). ``slots`` (static int, nonlinear models):
-    solve only the first ``slots`` SS records (gathered by position) instead of every
-    record; more SS records than slots give NaN states."""
+    at the record and each gets an end event). ``slots`` (static int): solve only the
+    first ``slots`` SS records (gathered by position) instead of every record; more SS
+    records than slots give NaN states."""
     dtype = amount.dtype
     # safe inputs for records that are not SS doses (their results are discarded)
     ii = jnp.where(ss_dose & ~const_inf, ii, 1.0)
@@ -469,9 +470,10 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
 
     args = (pp, onehot, b, rin, nfull, rem, ii, lag, const_inf, ss_dose)
     e = ss_dose.shape[0]
-    if model.linear or slots is None or slots >= e:
+    if slots is None or slots >= e:
         return jax.vmap(one)(*args), n_running
-    # nonlinear: a Newton solve per record would cost E fixed points; gather the SS ones
+    # solve only the SS records (for a nonlinear model each is a Newton iteration of
+    # solves; for a linear one a small linear solve): gather them, scatter the states back
     count = jnp.sum(ss_dose)
     idx = jnp.nonzero(ss_dose, size=max(int(slots), 1), fill_value=0)[0]
     valid = jnp.arange(idx.shape[0]) < count

@@ -50,6 +50,7 @@ def test_nonlinear_steady_states_only_at_ss_records_equal_the_exact_ones():
     p = {"CL": jnp.array([3.0, 5.0]), "V": jnp.array([30.0, 50.0]), "KA": jnp.array([1.2, 0.7])}
     run = jax.jit(lambda model, flag: predict_population(model, ev, p, steady_state=flag), static_argnums=(0, 1))
     exact = np.asarray(run(OneCompartment(oral=True), True))
+    np.testing.assert_allclose(np.asarray(run(OneCompartment(oral=True), 2)), exact, rtol=1e-12)  # linear, gathered
     every = np.asarray(run(FlaggedNonlinear(oral=True), True))      # a fixed point per record
     gathered = np.asarray(run(FlaggedNonlinear(oral=True), 2))      # only the 2 SS records
     mask = np.asarray(ev.mask)
