@@ -322,8 +322,10 @@ def fit_step(trial, settings: Settings, work: Path, report: _Report, proportiona
     best = str(comparison["model"].iloc[0])
 
     chosen = quick[best]
-    nuts_text = ("<p>No NUTS run (settings: chains = 0): steps 4-5 use the MAP estimate as a one-draw "
-                 "population, so their intervals carry no parameter uncertainty.</p>")
+    nuts_text = ("<p>No NUTS run (the default; <code>--nuts</code> adds one): steps 4-5 simulate the MAP "
+                 "estimate as a fixed population, with the IIV SDs of the etas at the mode (the joint mode's own "
+                 "omegas, in the tables below, are pulled up towards their prior scale), so their intervals "
+                 "carry no parameter uncertainty.</p>")
     if settings.chains > 0:
         t0 = time.perf_counter()
         model_file = load_catalogue_model(ROOT / "models" / f"{best}.py")
@@ -350,7 +352,8 @@ def fit_step(trial, settings: Settings, work: Path, report: _Report, proportiona
                                                float_format=lambda x: f"{x:.4g}"),
             ("<p class='warn'>" + "<br>".join(html.escape(m) for m in msgs) + "</p>") if msgs else ""])
     report.add("3. Population fits and model comparison",
-               "<p>Every candidate model of the catalogue (<code>models/lxi_*.py</code>) fitted by MAP (the "
+               f"<p>The candidate models ({', '.join(f'<code>models/{c}.py</code>' for c in settings.candidates)}) "
+               "fitted by MAP (the "
                "joint posterior mode: a quick look). They are ranked by an AIC-like criterion at the mode: "
                "-2 log-likelihood of the observations given the individual estimates plus 2 x the number of "
                "population parameters. This is <b>not</b> a marginal likelihood nor PSIS-LOO (both need "
@@ -396,7 +399,8 @@ def selection_step(fit_result, settings: Settings, work: Path, report: _Report):
              "observed counts outside their 90% posterior predictive interval: " + ", ".join(outside))
     report.add("4. Dose selection",
                f"<p>Virtual patients: {settings.patients} per population draw x {n_draws} draw(s) of the "
-               "preferred model's posterior, each regimen simulated to steady state. Exposure metric: "
+               f"preferred model's {'posterior' if fit_result.method != 'map' else 'MAP population'}, each regimen "
+               "simulated to steady state. Exposure metric: "
                "Cav,ss (ng/mL; AUCtau,ss / tau, so BID and QD compare on one scale). Efficacy target "
                f"(illustrative, the paper found no exposure-efficacy relation): <b>{html.escape(target.name)}"
                "</b>, about the geometric-mean Cav,ss of the 60-80 mg BID cohorts. Toxicity: Bayesian "
