@@ -30,7 +30,8 @@ def test_fit_command_writes_table_and_posterior_and_refuses_existing_folder(tmp_
     assert {"median", "q05", "q95", "rhat", "ess_bulk", "ess_tail", "cv_percent", "shrinkage_percent"} <= set(table)
     assert 2.0 < table.loc["CL", "median"] < 3.6                    # L/h, 70 kg (nlme: 2.81)
     # same model file, data, settings and seed as the fixture's fit: the same draws
-    assert table.loc["CL", "median"] == pytest.approx(theoph_short_fit.table.loc["CL", "median"], rel=1e-9)
+    # (parameters.csv holds 6 significant digits: compare to 1e-5)
+    assert table.loc["CL", "median"] == pytest.approx(theoph_short_fit.table.loc["CL", "median"], rel=1e-5)
     fitted = load(out / "posterior.nc")
     assert fitted.posterior.sizes["chain"] == 2 and fitted.posterior.sizes["draw"] == 150
     assert (out / "summary.txt").read_text().startswith("popkin fit (nuts)")
