@@ -99,7 +99,7 @@ class Settings:
     quadrature: Quadrature = field(default_factory=lambda: Quadrature(segments=6, panels=2, refine=2))
 
 
-QUICK = Settings(chains=0, patients=30, posterior_draws=1, tox_warmup=100, tox_samples=200, fits=True)
+QUICK = Settings(chains=0, patients=30, posterior_draws=1, tox_warmup=100, tox_samples=200)
 
 
 @dataclass

@@ -187,7 +187,7 @@ def _predict_fn(structural, steady_state, plain=False):
     from popkin.pk.engine import predict_population
 
     try:
-        key = (structural, steady_state, plain)
+        key = (structural, type(steady_state), steady_state, plain)   # True == 1, but not the same request
         if key not in _PREDICT:
             _PREDICT[key] = make()
         return _PREDICT[key]

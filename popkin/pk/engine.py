@@ -91,7 +91,7 @@ _RECORD, _LANDING, _END, _TAIL, _PENDING, _PENDING_END, _UNUSED = 0, 1, 2, 3, 4,
 
 # ----------------------------------------------------------------------------- public
 
-def solve(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None,
+def solve(model, events, p, *, steady_state: bool | int | None = None, max_generated: int | None = None,
           bolus_only: bool | None = None):
     """Compartment amounts at every record, shape ``(E, n_cmt)``, for one subject.
 
@@ -100,8 +100,8 @@ def solve(model, events, p, *, steady_state: bool | None = None, max_generated: 
     steady_state: whether any record may have SS > 0. ``None`` decides from the data
         when they are concrete (``ss_records``) and assumes True under tracing; False
         skips the SS machinery (SS flags are then ignored), which makes simulations
-        cheaper. An int K >= 1 (not ``True``) says that a subject has at most K SS dose
-        records (static; ``ss_records(events)``): the engine then solves K steady
+        cheaper. An int K >= 1 says that a subject has at most K SS dose records
+        (static; ``ss_records(events)``; ``True`` means every record): the engine then solves K steady
         states per subject instead of one per record (for a nonlinear model each is a
         Newton iteration of ODE solves), and a subject with more gets NaN predictions,
         never wrong ones.
@@ -122,7 +122,7 @@ def solve(model, events, p, *, steady_state: bool | None = None, max_generated: 
     return _runner(model, events, p, flag, _pool(events, flag, max_generated), bolus_only)(events, p)[0]
 
 
-def predict(model, events, p, *, steady_state: bool | None = None, max_generated: int | None = None,
+def predict(model, events, p, *, steady_state: bool | int | None = None, max_generated: int | None = None,
             bolus_only: bool | None = None):
     """Model prediction at every record, shape ``(E,)``: ``model.observe`` at the record.
 
@@ -133,7 +133,7 @@ def predict(model, events, p, *, steady_state: bool | None = None, max_generated
     return _predict(model, events, p, _runner(model, events, p, flag, _pool(events, flag, max_generated), bolus_only))
 
 
-def solve_population(model, events, params, *, steady_state: bool | None = None,
+def solve_population(model, events, params, *, steady_state: bool | int | None = None,
                      max_generated: int | None = None, bolus_only: bool | None = None):
     """``solve`` for every subject: amounts ``(N, E, n_cmt)``.
 
@@ -144,7 +144,7 @@ def solve_population(model, events, params, *, steady_state: bool | None = None,
     return jax.vmap(lambda ev, q: run(ev, q)[0])(events, _per_subject(params, events))
 
 
-def predict_population(model, events, params, *, steady_state: bool | None = None,
+def predict_population(model, events, params, *, steady_state: bool | int | None = None,
                        max_generated: int | None = None, bolus_only: bool | None = None):
     """``predict`` for every subject: ``(N, E)``. See ``solve_population``."""
     flag = _ss_flag(events, steady_state)
@@ -156,8 +156,7 @@ def generated_slots(events) -> int:
     """Generated events the doses of concrete ``events`` (one subject or all) need
     without steady state: a landing per dose and an end per infusion (max over
     subjects). Pass it as ``max_generated`` when calling with traced events."""
-    evid, rate, mask = (np.asarray(a) for a in (events.evid, events.rate, events.mask))
-    dose = mask & ((evid == 1) | (evid == 4))
+    dose, rate = _host_doses(events), np.asarray(events.rate)
     need = np.sum(dose * (1 + (rate != 0)), axis=-1)
     return max(int(np.max(need)), 1) if need.size else 1
 
@@ -169,10 +168,16 @@ def bolus_only(events) -> bool:
     model must also have no ALAG<n>; the engine checks that itself."""
     time, evid, rate, ss, mask = (np.asarray(a) for a in
                                   (events.time, events.evid, events.rate, events.ss, events.mask))
-    dose = mask & ((evid == 1) | (evid == 4))
+    dose = _host_doses(events)
     return bool(not np.any(dose & (rate != 0)) and not np.any(mask & (ss > 0))
                 and not np.any(mask & ((evid == 3) | (evid == 4)))
                 and np.all(np.diff(time, axis=-1) >= 0))
+
+
+def _host_doses(events) -> np.ndarray:
+    """Dose records (EVID 1 or 4, not padding) of concrete ``events``, on the host."""
+    evid = np.asarray(events.evid)
+    return np.asarray(events.mask) & ((evid == 1) | (evid == 4))
 
 
 def _predict(model, events, p, run):
@@ -187,17 +192,18 @@ def ss_records(events) -> int:
     """The most steady-state dose records (SS > 0) any subject of concrete ``events``
     (one subject or all) has; 0 without steady state. Pass it as ``steady_state`` when
     calling with traced events (see ``solve``)."""
-    ev, ss, mask = (np.asarray(a) for a in (events.evid, events.ss, events.mask))
-    count = np.sum(mask & ((ev == 1) | (ev == 4)) & (ss > 0), axis=-1)
+    count = np.sum(_host_doses(events) & (np.asarray(events.ss) > 0), axis=-1)
     return int(np.max(count)) if count.size else 0
 
 
-def _ss_flag(events, flag):
-    if flag is not None:
-        return flag if isinstance(flag, (int, np.integer)) and not isinstance(flag, bool) else bool(flag)
-    if isinstance(events.ss, jax.core.Tracer):
-        return True
-    return ss_records(events)
+def _ss_flag(events, flag) -> int:
+    """``steady_state`` as the static number of SS records solved per subject: 0 (no SS
+    machinery), E for ``True`` or traced data without a count, else the count."""
+    if flag is None:
+        return events.time.shape[-1] if isinstance(events.ss, jax.core.Tracer) else ss_records(events)
+    if isinstance(flag, (bool, np.bool_)):
+        return events.time.shape[-1] if flag else 0
+    return int(flag)
 
 
 def _runner(model, events, p, with_ss, pool, flag):
@@ -268,7 +274,7 @@ def _run(model, ev, p, with_ss, pool=None):
     Dmod = _modifier(pp, "D", c, jnp.nan)
     amount = F * ev.amt
     infusion = is_dose & (rate_code != 0)
-    const_inf = infusion & (ss > 0) & (ev.amt == 0) & (rate_code > 0) & bool(with_ss)
+    const_inf = infusion & (ss > 0) & (ev.amt == 0) & (rate_code > 0) & (with_ss > 0)
     # safe divisors: records that do not use them see 1 (no NaN in any gradient)
     R = jnp.where(rate_code > 0, rate_code,
                   jnp.where(rate_code == -1, Rmod,
@@ -281,7 +287,7 @@ def _run(model, ev, p, with_ss, pool=None):
     landing_time = ev.time + lag
 
     # ---- steady state per record (vectorised over records, outside the scan) ----
-    ss_dose = bool(with_ss) & is_dose & (ss > 0) & ((ev.ii > 0) | const_inf) & (ev.amt >= 0)
+    ss_dose = (with_ss > 0) & is_dose & (ss > 0) & ((ev.ii > 0) | const_inf) & (ev.amt >= 0)
     ii_safe = jnp.where(ss_dose & ~const_inf, ev.ii, 1.0)
     # ALAG > II at steady state: the regimen's doses land at T + ALAG - k*II; those at
     # or before T make up the steady state at T (phase from ALAG modulo II, in (0, II]),
@@ -290,9 +296,8 @@ def _run(model, ev, p, with_ss, pool=None):
     n_pending = jnp.where(ss_dose & lands, jnp.maximum(jnp.ceil(lag / ii_safe) - 1, 0), 0).astype(jnp.int32)
     lag_ss = lag - ii_safe * n_pending
     if with_ss:
-        slots = None if with_ss is True else int(with_ss)
         x_ss, n_running = _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf,
-                                         R, dur, ii_safe, lag_ss, ss_dose, slots)
+                                         R, dur, ii_safe, lag_ss, ss_dose, with_ss)
     else:
         x_ss, n_running = jnp.zeros((e, n), dtype), jnp.zeros((e,), jnp.int32)
 
@@ -431,12 +436,12 @@ def _run_bolus(model, ev, p):
     return amounts, pp, n
 
 
-def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose, slots=None):
+def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur, ii, lag, ss_dose, slots):
     """Per record: state at the record time under the steady state of its dose, and the
     number of earlier infusions of that regimen still running then (their rate is added
-    at the record and each gets an end event). ``slots`` (static int): solve only the
-    first ``slots`` SS records (gathered by position) instead of every record; more SS
-    records than slots give NaN states."""
+    at the record and each gets an end event). ``slots`` (static int >= 1): solve only
+    the first ``slots`` SS records (gathered by position); with slots >= E, every record
+    is solved in place. More SS records than slots give NaN states."""
     dtype = amount.dtype
     # safe inputs for records that are not SS doses (their results are discarded)
     ii = jnp.where(ss_dose & ~const_inf, ii, 1.0)
@@ -470,12 +475,12 @@ def _steady_states(model, pp, onehot, amount, bolus, infusion, const_inf, R, dur
 
     args = (pp, onehot, b, rin, nfull, rem, ii, lag, const_inf, ss_dose)
     e = ss_dose.shape[0]
-    if slots is None or slots >= e:
+    if slots >= e:
         return jax.vmap(one)(*args), n_running
     # solve only the SS records (for a nonlinear model each is a Newton iteration of
     # solves; for a linear one a small linear solve): gather them, scatter the states back
     count = jnp.sum(ss_dose)
-    idx = jnp.nonzero(ss_dose, size=max(int(slots), 1), fill_value=0)[0]
+    idx = jnp.nonzero(ss_dose, size=slots, fill_value=0)[0]
     valid = jnp.arange(idx.shape[0]) < count
     picked = jax.tree_util.tree_map(lambda a: a[idx], args[:-1]) + (ss_dose[idx] & valid,)
     xk = jax.vmap(one)(*picked)

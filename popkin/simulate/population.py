@@ -257,6 +257,10 @@ class UncertaintyPopulation:
 
     def estimation_scale(self) -> tuple[np.ndarray, np.ndarray, list]:
         """(estimate P (K,), covariance (K, K), labels) on the estimation scale."""
+        space, x, cov = self._estimate()
+        return x, cov, space.names()
+
+    def _estimate(self):
         from popkin.infer.laplace_space import PopulationSpace
 
         cov = getattr(self.fit, "covariance", None)
@@ -268,25 +272,21 @@ class UncertaintyPopulation:
         post = self.fit.idata.posterior
         x = np.asarray(space.unconstrain({s.name: np.asarray(post[s.name].values)[0, 0] for s in space.sites}))
         names = space.names()
-        return x, cov.loc[names, names].to_numpy(dtype=float), names
+        return space, x, cov.loc[names, names].to_numpy(dtype=float)
 
     def sites(self) -> dict:
         """Draws of every population site: site -> array [n_draws, ...]."""
-        from popkin.infer.laplace_space import PopulationSpace
-
         if int(self.n_draws) < 1:
             raise ModelError("n_draws must be >= 1")
-        x, cov, _ = self.estimation_scale()
+        space, x, cov = self._estimate()
         rng = np.random.default_rng(self.seed)
         w, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
         root = vecs * np.sqrt(np.clip(w, 0.0, None))           # cov = root root^T (PSD-safe)
         xs = x + rng.standard_normal((int(self.n_draws), x.size)) @ root.T
         xs[0] = x
-        space = PopulationSpace(self.model, self.fit.problem.data)
-        per = [space.constrain(jnp.asarray(xi)) for xi in xs]
-        names = list(per[0])
-        return {k: np.stack([np.asarray(d[k], dtype=float) for d in per]) for k in names
-                if k in _population_site_names(self.model)}
+        constrained = jax.vmap(space.constrain)(jnp.asarray(xs))
+        wanted = _population_site_names(self.model)
+        return {k: np.asarray(v, dtype=float) for k, v in constrained.items() if k in wanted}
 
     def draws(self) -> PopulationDraws:
         return draws_from_sites(self.model, self.sites(), self.covariates)

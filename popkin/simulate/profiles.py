@@ -30,7 +30,7 @@ from popkin.simulate.summary import across_draws
 __all__ = ["profiles", "profile_bands", "predict_profiles", "with_residual_error"]
 
 
-def _profile_fn(model, steady_state: bool, observed: bool, plain: bool, draws: PopulationDraws, events, pos, index,
+def _profile_fn(model, steady_state: int, observed: bool, plain: bool, draws: PopulationDraws, events, pos, index,
                 key, per_draw):
     keys = patient_keys(key, index)
     d = patient_draws(index, per_draw, draws.n_draws)
@@ -57,12 +57,13 @@ def profiles(source: ParameterSource, regimen: Regimen, times: Sequence[float], 
     draws = source.draws()
     times = np.asarray(times, dtype=float)
     one, pos, ss = _frame_events(regimen, times)
+    plain = bolus_only(one)
     n_total = settings.n * draws.n_draws
     chunk = _chunk_size(settings.chunk, n_total)
     key = jax.random.PRNGKey(settings.seed)
     out = np.empty((n_total, len(times)))
     for start in range(0, n_total, chunk):
-        res = _profile_jit(model, ss, bool(observed), bolus_only(one), draws, one, jnp.asarray(pos),
+        res = _profile_jit(model, ss, bool(observed), plain, draws, one, jnp.asarray(pos),
                            jnp.arange(start, start + chunk), key, jnp.asarray(settings.n))
         stop = min(start + chunk, n_total)
         out[start:stop] = np.asarray(res)[:stop - start]
@@ -83,7 +84,7 @@ def _frame_events(regimen: Regimen, times: np.ndarray):
     return one, pos, ss_records(one)
 
 
-def _given_profile_fn(structural, steady_state: bool, plain: bool, events, pos, params):
+def _given_profile_fn(structural, steady_state: int, plain: bool, events, pos, params):
     return jax.vmap(lambda p: predict(structural, events, p, steady_state=steady_state, bolus_only=plain)[pos])(params)
 
 
@@ -95,6 +96,7 @@ def predict_profiles(structural, params, regimen: Regimen, times: Sequence[float
     (name -> [S]; e.g. samples of one patient's posterior) on ``regimen``."""
     times = np.asarray(times, dtype=float)
     events, pos, ss = _frame_events(regimen, times)
+    plain = bolus_only(events)
     params = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
     n = len(next(iter(params.values())))
     size = _chunk_size(chunk, n)
@@ -103,7 +105,7 @@ def predict_profiles(structural, params, regimen: Regimen, times: Sequence[float
         stop = min(start + size, n)
         part = {k: jnp.asarray(np.pad(v[start:stop], (0, size - (stop - start)), mode="edge"))
                 for k, v in params.items()}
-        res = _given_profile_jit(structural, ss, bolus_only(events), events, jnp.asarray(pos), part)
+        res = _given_profile_jit(structural, ss, plain, events, jnp.asarray(pos), part)
         out[start:stop] = np.asarray(res)[:stop - start]
     return out
 
