@@ -42,7 +42,7 @@ from popkin.dosing import DAY, bid, once
 
 # --------------------------------------------------------------------------- design
 
-SHIPPED_SEED = 218
+SHIPPED_SEED = 243
 """Seed of the shipped trial ``lxi15029_virtual.csv``: the first of the seeds 1, 2, 3, ...
 whose 24-patient trial passes every acceptance check of ``popkin.datasets.tables``
 (1 of the 218 seeds tried; per-check pass rates in docs/lxi15029-virtual-trial.md)."""
@@ -172,6 +172,8 @@ class PopulationModel:
         sigma_add e2 (ng/mL), e1, e2 ~ N(0, 1).
     lloq: DV below it is reported BLQ (ng/mL); a concentration of exactly 0 (before
         the first dose) is always BLQ.
+    constants: parameters held at one value for every patient, outside ``typical``
+        (which draws a random effect per entry, with or without IIV), e.g. ALAG1 (h).
     """
 
     model: str
@@ -180,6 +182,7 @@ class PopulationModel:
     sigma_prop: float
     sigma_add: float
     lloq: float = 1.0
+    constants: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -188,7 +191,8 @@ class PopulationModel:
     def as_dict(self) -> dict:
         """A plain dict (JSON-friendly) of the model."""
         return {"model": self.model, "typical": dict(self.typical), "omega": dict(self.omega),
-                "sigma_prop": self.sigma_prop, "sigma_add": self.sigma_add, "lloq": self.lloq}
+                "sigma_prop": self.sigma_prop, "sigma_add": self.sigma_add, "lloq": self.lloq,
+                "constants": dict(self.constants)}
 
     def with_typical(self, **values: float) -> "PopulationModel":
         """A copy with some typical values replaced."""
@@ -204,12 +208,14 @@ class PopulationModel:
 
 
 POPULATION = PopulationModel(
-    model="1cmt-oral-mm-linear",
-    typical={"VM": 4.277, "KM": 0.08173, "V": 4.644, "KA": 0.3632, "CL": 7.908},
+    model="1cmt-oral-mm-linear-autoinh-fdose",
+    typical={"VM": 31.058, "KM": 1.8588, "V": 4.0216, "KA": 0.51227, "CL": 8.3635,
+             "KDEG": 0.0099812, "KINACT": 0.022534, "KI": 0.999, "FD50": 11.761, "FGAM": 3.7098},
     omega={"VM": 0.3, "KM": 0.3, "V": 0.3, "KA": 0.3, "CL": 0.3},
     sigma_prop=0.15,
     sigma_add=0.3,
     lloq=1.0,
+    constants={"ALAG1": 0.2},
 )
 """The calibrated true population model (see docs/lxi15029-virtual-trial.md)."""
 
@@ -423,6 +429,7 @@ def predict_concentrations(records: pd.DataFrame, patients: pd.DataFrame,
     take = np.r_[np.arange(n), np.full(-n % _BUCKET, n - 1)]
     padded = jax.tree_util.tree_map(lambda a: a[take], events)
     params = {name: jnp.asarray(table[name].to_numpy(float)[take]) for name in population.parameters}
+    params.update({name: jnp.full(len(take), float(v)) for name, v in population.constants.items()})
     params["S2"] = params["V"] / 1000.0  # mg/L -> ng/mL
     values = np.asarray(_predictor(population.model)(padded, params))[:n]
     out = unpack(events, values, "PRED")

@@ -31,6 +31,9 @@ How a subject is processed (NONMEM/PREDPP semantics):
   where NONMEM does not call $PK) use those of the next data record. A dose uses its
   own record's F<n>, ALAG<n>, R<n>, D<n> and, for SS, its own record's values (an
   implied ADDL dose: whatever its record carries; see popkin.data.events).
+* A structural model may scale each dose by its own function of the record's AMT
+  (``model.dose_fraction(amt, cmt, p)``, e.g. a dose-dependent bioavailability); it
+  multiplies F<n> everywhere F<n> is used.
 * F with RATE > 0 keeps the rate and changes the duration (F*AMT/RATE); RATE = -1 takes
   the rate from R<n>, RATE = -2 the duration from D<n>.
 * EVID 3 resets the amounts to ``model.initial(p)`` and stops infusions; EVID 4 resets
@@ -254,6 +257,14 @@ def _modifier(pp, prefix, c, default):
     return out
 
 
+def _dose_fraction(model, amt, c, pp):
+    """The model's own dose-dependent fraction of each record's AMT (a structural model
+    may define ``dose_fraction(amt, cmt, p)``, e.g. a saturable first pass F(AMT)); it
+    multiplies F<n>. 1 for models without one."""
+    fn = getattr(model, "dose_fraction", None)
+    return jnp.ones_like(amt) if fn is None else fn(amt, c, pp)
+
+
 def _run(model, ev, p, with_ss, pool=None):
     n = n_compartments(model)
     dtype = ev.time.dtype
@@ -268,7 +279,7 @@ def _run(model, ev, p, with_ss, pool=None):
     c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
     onehot = jax.nn.one_hot(c, n, dtype=dtype)                               # (E, n)
     is_dose = ev.mask & ((evid == 1) | (evid == 4))
-    F = _modifier(pp, "F", c, 1.0)
+    F = _modifier(pp, "F", c, 1.0) * _dose_fraction(model, ev.amt, c, pp)
     lag = _modifier(pp, "ALAG", c, 0.0)
     Rmod = _modifier(pp, "R", c, jnp.nan)
     Dmod = _modifier(pp, "D", c, jnp.nan)
@@ -413,7 +424,7 @@ def _run_bolus(model, ev, p):
     j = jnp.arange(e)
     c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
     is_dose = ev.mask & ((ev.evid == 1) | (ev.evid == 4))
-    amount = _modifier(pp, "F", c, 1.0) * ev.amt
+    amount = _modifier(pp, "F", c, 1.0) * _dose_fraction(model, ev.amt, c, pp) * ev.amt
     dx = jnp.where(is_dose, amount, 0.0)[:, None] * jax.nn.one_hot(c, n, dtype=dtype)
     # the interval ending at record j: the parameters of the next data record (ROW >= 0)
     # at or after j, as in ``_run``; scalars (one value per subject) need no gather

@@ -35,6 +35,9 @@ closed over by ``jax.jit``) with:
     Amounts at the start of the record and after every reset (NONMEM's ``A_0``);
     zeros for PK models. A model whose initial state is not zero must have
     ``linear = False``.
+``dose_fraction(amt, cmt, p) -> factor`` (optional)
+    A dose-dependent fraction of each dose record's AMT (arrays over records; ``cmt``
+    0-based), multiplying F<n>: e.g. a bioavailability that rises with the dose.
 
 Use ``Model`` below as a base class: it supplies ``observe``, ``initial``, ``n_cmt`` and
 ``optional`` defaults.

@@ -15,7 +15,30 @@ KM       concentration at half VM (C = central amount / V)                   amo
 KA       first-order absorption rate constant from the depot                 1/h
 KTR      transit rate constant                                               1/h
 MTT      mean transit time, MTT = (NTR + 1) / KTR (Savic et al. 2007)        h
+KDEG     first-order turnover (degradation) rate constant of the enzyme      1/h
+KINACT   maximum rate constant of inactivation of the enzyme by the drug     1/h
+KI       concentration at half-maximal inactivation                          amount/L
+FD50     dose (AMT) at which the dose-dependent fraction F(AMT) is 1/2        amount
+FGAM     Hill coefficient of F(AMT)                                          -
 =======  ==================================================================  ========
+
+Auto-inhibition (``autoinhibition=True``; mechanism-based inhibition of the drug's own
+metabolism through enzyme turnover, e.g. Mager DE, Jusko WJ, Drug Metab Dispos
+2002;30:1174 for the turnover model): a state ``enzyme`` E, the enzyme amount relative to
+its baseline (E = 1 at the start and after a reset), scales every elimination pathway:
+
+    elimination = E * (CL * C + VM * C / (KM + C))
+    dE/dt = KDEG * (1 - E) - KINACT * C / (KI + C) * E
+
+so clearance falls over days of dosing towards 1 / (1 + KINACT/KDEG) of baseline at
+saturating C, and accumulation grows with dose. E is the last compartment.
+
+Dose-dependent bioavailability (``bioavailability="hill"``, oral): the fraction of each
+dose into the first compartment that reaches the depot is F(AMT) = AMT^FGAM / (FD50^FGAM
++ AMT^FGAM), a Hill function of the dose record's own AMT (NONMEM: ``F1 = AMT**FGAM /
+(FD50**FGAM + AMT**FGAM)`` in $PK at dose records), the empirical description of a
+saturable first pass. It multiplies any F1 given. ``dose_fraction`` is the hook the
+event engine calls for it.
 
 Transit absorption (Savic RM et al., J Pharmacokinet Pharmacodyn 2007;34:711): the dose
 enters compartment 1 (``dose``), passes through ``NTR`` transit compartments, every one
@@ -33,6 +56,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
 
 from popkin.errors import ModelError
@@ -74,16 +98,22 @@ class CompartmentODE(ODEMixin, Model):
     elimination: ``"linear"`` (CL), ``"mm"`` (VM, KM) or ``"mm-linear"`` (CL + VM/KM in
         parallel).
     transit: ``Transit(ntr, by)`` for transit-compartment absorption (oral only).
+    autoinhibition: add the enzyme-turnover state E that scales elimination (KDEG,
+        KINACT, KI; see the module docstring).
+    bioavailability: ``"constant"`` (F1 as given, default) or ``"hill"`` (F(AMT) with
+        FD50, FGAM; oral only).
     options: how to integrate (``ODEOptions``).
 
     Compartments, in NONMEM CMT order: [dose, transit1..transitNTR,] [depot,] central
-    [, peripheral].
+    [, peripheral] [, enzyme].
     """
 
     ncmt: int = 1
     route: str = "oral"
     elimination: str = "linear"
     transit: Transit | None = None
+    autoinhibition: bool = False
+    bioavailability: str = "constant"
     options: ODEOptions = field(default_factory=ODEOptions)
 
     def __post_init__(self):
@@ -95,6 +125,11 @@ class CompartmentODE(ODEMixin, Model):
             raise ModelError(f"CompartmentODE: elimination must be one of {ELIMINATIONS}, got {self.elimination!r}")
         if self.transit is not None and self.route != "oral":
             raise ModelError("CompartmentODE: transit absorption needs route='oral'")
+        if self.bioavailability not in ("constant", "hill"):
+            raise ModelError(f"CompartmentODE: bioavailability must be 'constant' or 'hill', got "
+                             f"{self.bioavailability!r}")
+        if self.bioavailability == "hill" and self.route != "oral":
+            raise ModelError("CompartmentODE: bioavailability='hill' needs route='oral'")
 
     # ---------------------------------------------------------------- structure
     @property
@@ -111,6 +146,10 @@ class CompartmentODE(ODEMixin, Model):
             name += "-ode"  # the closed-form models own the plain names
         if self.transit is not None and self.transit.by == "MTT":
             name += "-mtt"
+        if self.autoinhibition:
+            name += "-autoinh"
+        if self.bioavailability == "hill":
+            name += "-fdose"
         return name
 
     @property
@@ -123,6 +162,8 @@ class CompartmentODE(ODEMixin, Model):
         names.append("central")
         if self.ncmt == 2:
             names.append("peripheral")
+        if self.autoinhibition:
+            names.append("enzyme")
         return tuple(names)
 
     @property
@@ -131,7 +172,7 @@ class CompartmentODE(ODEMixin, Model):
 
     @property
     def linear(self) -> bool:
-        return self.elimination == "linear"
+        return self.elimination == "linear" and not self.autoinhibition
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -141,6 +182,10 @@ class CompartmentODE(ODEMixin, Model):
             names.append("KA")
         if self.transit is not None:
             names.append(self.transit.by)
+        if self.autoinhibition:
+            names += ["KDEG", "KINACT", "KI"]
+        if self.bioavailability == "hill":
+            names += ["FD50", "FGAM"]
         return tuple(names)
 
     @property
@@ -162,7 +207,12 @@ class CompartmentODE(ODEMixin, Model):
             elim = elim + p["CL"] * conc
         if self.elimination in ("mm", "mm-linear"):
             elim = elim + p["VM"] * conc / (p["KM"] + conc)
-        dx = jnp.zeros_like(x).at[c].add(-elim)
+        dx = jnp.zeros_like(x)
+        if self.autoinhibition:
+            enzyme = x[-1]
+            elim = enzyme * elim
+            dx = dx.at[-1].set(p["KDEG"] * (1.0 - enzyme) - p["KINACT"] * conc / (p["KI"] + conc) * enzyme)
+        dx = dx.at[c].add(-elim)
         if self.route == "oral":
             absorbed = p["KA"] * x[c - 1]
             dx = dx.at[c - 1].add(-absorbed).at[c].add(absorbed)
@@ -179,6 +229,23 @@ class CompartmentODE(ODEMixin, Model):
     def concentration(self, x, p):
         """Central concentration (amount/L, or amount/S<n> when S<n> is given)."""
         return x[self.observed] / self.scale(p, self.volume(p))
+
+    def initial(self, p):
+        """Amounts at the start and after a reset: zeros, and E = 1 (baseline enzyme)."""
+        del p
+        x = jnp.zeros(len(self.compartments))
+        return x.at[-1].set(1.0) if self.autoinhibition else x
+
+    def dose_fraction(self, amt, cmt, p):
+        """Fraction of each dose record's AMT that enters (multiplies F<n>): F(AMT) for
+        doses into the first compartment with ``bioavailability="hill"``, else 1.
+        ``amt``, ``cmt`` (0-based) and ``p``'s values are per record."""
+        if self.bioavailability != "hill":
+            return jnp.ones_like(amt)
+        safe = jnp.where(amt > 0, amt, 1.0)
+        # F = 1 / (1 + (FD50/AMT)^FGAM), written in logs to stay finite at any dose
+        f = jax.nn.sigmoid(p["FGAM"] * (jnp.log(safe) - jnp.log(p["FD50"])))
+        return jnp.where((cmt == 0) & (amt > 0), f, 1.0)
 
 
 # ------------------------------------------------------------------ registry
@@ -197,6 +264,13 @@ def _register_builtins() -> None:
             f"3 transit compartments ({model.transit.by}) then first-order absorption"
         register(model.name, _factory(**kw),
                  f"{model.ncmt}-compartment, {route}, {_DESCRIBE[model.elimination]}; ODE (diffrax)")
+    for fdose in (False, True):
+        kw = dict(ncmt=1, route="oral", elimination="mm-linear", autoinhibition=True,
+                  bioavailability="hill" if fdose else "constant")
+        extra = ", dose-dependent bioavailability F(AMT) (FD50, FGAM)" if fdose else ""
+        register(CompartmentODE(**kw).name, _factory(**kw),
+                 "1-compartment, first-order absorption, parallel linear and Michaelis-Menten elimination "
+                 f"auto-inhibited through enzyme turnover (KDEG, KINACT, KI){extra}; ODE (diffrax)")
 
 
 def _factory(**kw):

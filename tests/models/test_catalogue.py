@@ -17,6 +17,7 @@ DATA = {
     "acop_oral_1cpt_mm.py": lambda: datasets.acop("Oral_1CPTMM"),
     "warfarin_pk.py": datasets.warfarin,
     "warfarin_pkpd.py": datasets.warfarin,
+    "lxi_1cpt_autoinh.py": datasets.lxi15029_trial,
     "lxi_1cpt_linear.py": datasets.lxi15029_trial,
     "lxi_1cpt_mm.py": datasets.lxi15029_trial,
     "lxi_1cpt_mm_linear.py": datasets.lxi15029_trial,
