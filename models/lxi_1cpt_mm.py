@@ -9,7 +9,8 @@ is 30 ng/mL), V/F (L), KA (1/h); the reported concentration is A / V x 1000 ng/m
 dose, as the trial showed. Log-normal IIV on VM, KM, V, KA (diagonal); combined error.
 Integrated with diffrax (Tsit5, rtol 1e-6); a failed solve gives NaN predictions that
 the sampler rejects. (The virtual trial itself was simulated with parallel linear and
-Michaelis-Menten elimination, ``1cmt-oral-mm-linear``; see
+Michaelis-Menten elimination, auto-inhibited, with a dose-dependent F:
+``lxi_1cpt_autoinh.py``; see
 docs/lxi15029-virtual-trial.md.)
 """
 

@@ -1,5 +1,6 @@
 """LXI-15029 candidate 4: one-compartment oral model, parallel linear and
-Michaelis-Menten elimination (the structure the virtual trial was simulated with).
+Michaelis-Menten elimination (the true model of the virtual trial without its
+auto-inhibition, dose-dependent F and lag: ``lxi_1cpt_autoinh.py``).
 
 Data: the virtual LXI-15029 phase I trial (``popkin.datasets.lxi15029_trial()``): AMT in
 mg, DV in ng/mL, BLQ records (LLOQ 1 ng/mL) fitted as censored (M3).
@@ -8,9 +9,11 @@ Model: dA/dt = KA A_depot - VM C / (KM + C) - CL C, C = A / V in mg/L (VM in mg/
 in mg/L, CL/F in L/h), V/F (L), KA (1/h); the reported concentration is A / V x 1000
 ng/mL (S2 = V/1000). At low concentrations the clearance is CL + VM/KM; when the
 saturable pathway saturates it falls towards CL, so exposure rises more than
-proportionally with dose. Log-normal IIV on all five parameters (diagonal); combined
-error (additive ng/mL, proportional). The true model of the virtual trial is
-``popkin.datasets.lxi15029.POPULATION`` (docs/lxi15029-virtual-trial.md); the initial
+proportionally with dose. It cannot follow accumulation that grows with dose over the
+days of dosing (the virtual trial's enzyme auto-inhibition). Log-normal IIV on all five
+parameters (diagonal); combined error (additive ng/mL, proportional). The true model of
+the virtual trial is ``popkin.datasets.lxi15029.POPULATION``
+(docs/lxi15029-virtual-trial.md); the initial
 values below (which are also the medians of the default priors, LogNormal(log
 initial, 1)) are round guesses, not the truth.
 

@@ -62,7 +62,7 @@ SOURCES: dict[str, Source] = {s.file: s for s in (
     Source("lxi15029_table4_steady_state.csv", "LXI-15029 phase I, Table 4 (cycle 1 day 28 NCA by dose)",
            _LXI, "published summary statistics, transcribed for /work/shared/data/lxi15029"),
     Source("lxi15029_virtual.csv", "virtual LXI-15029 phase I trial, 24 patients (simulated by popkin)",
-           "popkin.datasets.lxi15029.simulate_trial(seed=218); design and calibration targets "
+           "popkin.datasets.lxi15029.simulate_trial(seed=243); design and calibration targets "
            "from " + _LXI, "MIT (popkin)"),
 )}
 

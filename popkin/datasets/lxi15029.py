@@ -3,9 +3,10 @@ and the simulators.
 
 Only the design and summary tables of the trial were published (Wang et al., BMC Cancer
 2023;23:1200; NCT03125746). This module simulates virtual patients in exactly that
-design from a one-compartment oral model with saturable (Michaelis-Menten) elimination,
-calibrated with popkin itself so that popkin's NCA of a large virtual trial reproduces
-the paper's Tables 3 and 4 (``popkin.datasets.calibration``;
+design from a one-compartment oral model with a dose-dependent bioavailability, an
+absorption lag, and parallel linear and saturable (Michaelis-Menten) elimination that
+the drug auto-inhibits through enzyme turnover, calibrated so that popkin's NCA of a
+large virtual trial reproduces the paper's Tables 3 and 4 (``popkin.datasets.calibration``;
 docs/lxi15029-virtual-trial.md). ``simulate_trial`` draws the 24-patient trial (the
 shipped file ``lxi15029_virtual.csv`` is ``simulate_trial()``), ``simulate_phase2`` a
 larger sparse-sampled population, and both return the true parameters used.
@@ -22,8 +23,9 @@ Timeline (h; where the paper is vague, the choices are ours and marked *):
                1, 1.5, 2, 3, 4, 6, 8 and 12 h, the 12 h sample just before the evening dose
 Sampling times are nominal; 20 and 40 min are written as 0.3333 and 0.6667 h.
 
-Units: AMT mg, DV ng/mL, TIME h; VM mg/h, KM mg/L (the model's C = amount/V is in
-mg/L), V L, KA 1/h; concentration = amount/V * 1000 (``S2 = V/1000``).
+Units: AMT mg, DV ng/mL, TIME h; VM mg/h, KM and KI mg/L (the model's C = amount/V is
+in mg/L), V L, KA, KDEG and KINACT 1/h, CL L/h, FD50 mg, ALAG1 h; concentration =
+amount/V * 1000 (``S2 = V/1000``).
 
 Run ``python -m popkin.datasets.lxi15029 --table`` for the side-by-side table of the
 shipped trial's NCA against the paper, ``--help`` for the other commands.
@@ -43,9 +45,10 @@ from popkin.dosing import DAY, bid, once
 # --------------------------------------------------------------------------- design
 
 SHIPPED_SEED = 243
-"""Seed of the shipped trial ``lxi15029_virtual.csv``: the first of the seeds 1, 2, 3, ...
-whose 24-patient trial passes every acceptance check of ``popkin.datasets.tables``
-(1 of the 218 seeds tried; per-check pass rates in docs/lxi15029-virtual-trial.md)."""
+"""Seed of the shipped trial ``lxi15029_virtual.csv``: of the 9 seeds in 1-500 whose
+24-patient trial passes every acceptance check of ``popkin.datasets.tables``, the one with
+the widest margin on the tightest check (mean day-28 t1/2); pass rates per check over
+seeds 1-200 in docs/lxi15029-virtual-trial.md."""
 
 
 def _hours(minutes: float) -> float:
@@ -163,9 +166,11 @@ DEMOGRAPHICS = Demographics()
 class PopulationModel:
     """The true population PK model of the virtual trial.
 
-    model: popkin registry name of the structural model ("1cmt-oral-mm": VM, KM, V, KA;
-        "1cmt-oral-mm-linear" adds a parallel linear CL).
-    typical: typical values, units VM mg/h, KM mg/L, V L, KA 1/h, CL L/h.
+    model: popkin registry name of the structural model (the shipped one:
+        "1cmt-oral-mm-linear-autoinh-fdose", ``popkin.pk.ode_models``).
+    typical: typical values, units VM mg/h, KM mg/L, V L, KA 1/h, CL L/h, KDEG and
+        KINACT 1/h, KI mg/L, FD50 mg, FGAM -. Every entry takes one column of the
+        standard-normal draws (so the seeds depend on their number and order).
     omega: SD of the log-normal IIV of each parameter (P_i = typical * exp(eta_i),
         eta_i ~ N(0, omega^2), independent); a parameter without omega has no IIV.
     sigma_prop, sigma_add: combined residual error, DV = C (1 + sigma_prop e1) +
@@ -492,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = calibration.expected_nca(POPULATION, n_per_group=args.expected, seed=7)
         print(tables.side_by_side_text(result, f"expected values ({args.expected} virtual patients per group)"))
+        print(tables.checks_text(tables.acceptance(result)))
     if args.seeds:
         from popkin.datasets import calibration
 

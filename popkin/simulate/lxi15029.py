@@ -4,9 +4,10 @@ exposure-toxicity fits to the published adverse events, and the selection rule.
 Everything here is a stated, changeable assumption on top of the generic machinery:
 
 * PK: the true population model of the virtual trial
-  (``popkin.datasets.lxi15029.POPULATION``: one compartment, first-order absorption,
-  parallel linear and Michaelis-Menten elimination; concentrations in ng/mL) as a
-  ``FixedPopulation`` (``true_population``), or a fit's posterior.
+  (``popkin.datasets.lxi15029.POPULATION``: one compartment, first-order absorption
+  after a lag with a dose-dependent bioavailability, parallel linear and
+  Michaelis-Menten elimination auto-inhibited through enzyme turnover; concentrations
+  in ng/mL) as a ``FixedPopulation`` (``true_population``), or a fit's posterior.
 * Exposure metric: Cav,ss (ng/mL), the average steady-state concentration, which puts
   QD and BID regimens on one scale (Cav = AUCtau / tau = daily AUC / 24).
 * Efficacy target (illustrative; the paper found no exposure-response for efficacy):
@@ -51,10 +52,12 @@ def population_model():
     """The virtual trial's true model as a ``popkin.model.PopulationModel`` (initial
     values = the true values; S2 = V/1000 so concentrations are in ng/mL)."""
     from popkin.datasets.lxi15029 import POPULATION as truth
-    from popkin.model import IIV, CombinedError, Derived, PopulationModel, Theta
+    from popkin.model import IIV, CombinedError, Derived, Fixed, PopulationModel, Theta
 
-    units = {"VM": "mg/h", "KM": "mg/L", "V": "L", "KA": "1/h", "CL": "L/h"}
+    units = {"VM": "mg/h", "KM": "mg/L", "V": "L", "KA": "1/h", "CL": "L/h", "KDEG": "1/h", "KINACT": "1/h",
+             "KI": "mg/L", "FD50": "mg", "FGAM": "-", "ALAG1": "h"}
     params = {k: Theta(float(v), units.get(k, "")) for k, v in truth.typical.items()}
+    params.update({k: Fixed(float(v), units.get(k, "")) for k, v in truth.constants.items()})
     params["S2"] = Derived(lambda p: p["V"] / 1000.0, "V/1000")
     iiv = IIV(tuple(k for k in truth.typical if k in truth.omega))
     return PopulationModel(truth.model, params, error=CombinedError(add=truth.sigma_add, prop=truth.sigma_prop),

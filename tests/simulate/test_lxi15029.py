@@ -1,5 +1,5 @@
 """The LXI-15029 dose-selection scenario end to end, on the virtual trial's TRUE population
-(one compartment, parallel linear and Michaelis-Menten elimination; an ODE model, so
+(one compartment, MM + linear elimination auto-inhibited by enzyme turnover, F(dose); an ODE model, so
 this is slow: minutes of compilation)."""
 
 import numpy as np
