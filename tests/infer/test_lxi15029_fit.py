@@ -1,25 +1,24 @@
 """The LXI-15029 virtual trial fitted by the candidate models (issue 6): PSIS-LOO prefers
 the nonlinear model over the linear ones, and the posterior of the model with the true
-structure (``models/lxi_1cpt_mm_linear.py``, ``1cmt-oral-mm-linear``) covers the typical
-values the trial was simulated with (``popkin.datasets.lxi15029.POPULATION``).
+structure (``models/lxi_1cpt_autoinh.py``, ``1cmt-oral-mm-linear-autoinh-fdose`` with
+ALAG1) covers the typical values the trial was simulated with
+(``popkin.datasets.lxi15029.POPULATION``).
 
-The trial has 102 BLQ records of 624 (M3 censoring), among them every day-1 pre-dose
-sample with DV '.': ``test_censored_records_with_missing_dv_have_finite_gradients`` is
-the regression test of the bug that made every LXI fit stop with "the log-density is not
-finite at the initial values" (a NaN DV reached the gradient through ``jnp.where``).
+The trial has BLQ records (M3 censoring), among them every day-1 pre-dose sample with DV
+'.': ``test_censored_records_with_missing_dv_have_finite_gradients`` is the regression
+test of the bug that made every LXI fit stop with "the log-density is not finite at the
+initial values" (a NaN DV reached the gradient through ``jnp.where``).
 
-State (2026-11-21): the MAP of the true-structure candidate recovers the typical values
-(``test_map_of_the_true_structure_recovers_the_typical_values``, slow, 410 s wall on the
-shared 2-core machine). The LOO and coverage test
-(``test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth``) is written
-but SKIPPED: NUTS of the ODE candidates could not be run here. One gradient of their log
-density costs about 0.4-0.7 s of CPU (24 patients, 57 doses and 26 samples each,
-Tsit5), and the chains started from the MAP were stuck at a NaN log density (100 %
-divergent, R-hat inf): at the joint mode the omegas are inflated (1.2-1.3), and a
-patient with elimination rate (CL + VM/KM)/V of about 170 1/h needs more than the 1024
-explicit steps allowed over the 24-48 h interval, so the solve fails (throw=False gives
-NaN, and NaN is not rejected like -inf). Needs a stiff solver or more steps in the ODE
-candidates, and a finiteness check of the NUTS starting points.
+State (2026-11-22): the virtual trial is now simulated from a time-varying model
+(enzyme auto-inhibition, dose-dependent F, lag; docs/lxi15029-virtual-trial.md). The
+MAP test below targets that structure; it has NOT been run to completion: the MAP had
+not finished after 12 minutes on the shared 2-core machine (10 typical values, 3 ODE
+states, and the lag rules out the engine's bolus shortcut). Under the previous,
+time-invariant truth the MAP of MM + linear recovered every typical value within 19 %
+(410 s). The LOO and coverage test is written but SKIPPED: NUTS of the ODE candidates
+could not be run here (about 0.4-0.7 s of CPU per gradient for MM + linear, more for
+the true structure, and chains started at the joint mode met NaN log densities when
+the explicit solver ran out of steps at inflated omegas).
 Run: ``POPKIN_WIP_TESTS=1 python -m pytest -p no:xdist -m slow tests/infer/test_lxi15029_fit.py``.
 """
 
@@ -67,23 +66,24 @@ def test_censored_records_with_missing_dv_have_finite_gradients():
 
 @pytest.mark.slow
 def test_map_of_the_true_structure_recovers_the_typical_values():
-    """MAP of models/lxi_1cpt_mm_linear.py on the shipped trial: typical values within 25 %
-    of the truth (found: VM +2 %, KM -18 %, V -7 %, KA +2 %, CL +8 %), residual SDs within
-    30 % (sigma_add 0.28 vs 0.3 ng/mL, sigma_prop 0.124 vs 0.15). Slow: 320-410 s wall
-    (134 s CPU) on the shared 2-core machine."""
+    """MAP of models/lxi_1cpt_autoinh.py on the shipped trial: the five typical values
+    with IIV within 25 % of the truth, the five without IIV (enzyme and F(AMT)) within
+    50 %, residual SDs within 30 %. Not yet run to completion (module docstring)."""
     from popkin import datasets
     from popkin.datasets import lxi15029
     from popkin.infer import fit
 
-    result = fit(str(ROOT / "models" / "lxi_1cpt_mm_linear.py"), datasets.lxi15029_trial(), "map")
+    result = fit(str(ROOT / "models" / "lxi_1cpt_autoinh.py"), datasets.lxi15029_trial(), "map")
     mode = result.table["mode"]
-    for name, truth in lxi15029.POPULATION.typical.items():
-        assert abs(mode[name] / truth - 1) < 0.25, (name, mode[name], truth)
-    assert abs(mode["sigma_add"] / lxi15029.POPULATION.sigma_add - 1) < 0.3
-    assert abs(mode["sigma_prop"] / lxi15029.POPULATION.sigma_prop - 1) < 0.3
+    truth = lxi15029.POPULATION
+    for name, value in truth.typical.items():
+        tol = 0.25 if name in truth.omega else 0.5
+        assert abs(mode[name] / value - 1) < tol, (name, mode[name], value)
+    assert abs(mode["sigma_add"] / truth.sigma_add - 1) < 0.3
+    assert abs(mode["sigma_prop"] / truth.sigma_prop - 1) < 0.3
 
 
-CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm", "lxi_1cpt_mm_linear")
+CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1cpt_autoinh")
 
 
 @pytest.mark.slow
@@ -102,9 +102,9 @@ def test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth():
     options = NUTSOptions(chains=2, warmup=300, draws=300, progress=False, seed=1)
     fits = {name: fit(str(ROOT / "models" / f"{name}.py"), trial, "nuts", options) for name in CANDIDATES}
     table = loo_table(fits, by="subject")
-    assert table.index[0] in ("lxi_1cpt_mm_linear", "lxi_1cpt_mm")
+    assert table.index[0] in ("lxi_1cpt_autoinh", "lxi_1cpt_mm_linear")
     for name in ("lxi_1cpt_linear", "lxi_2cpt_linear"):
         assert table.loc[name, "elpd_diff"] > 4 * table.loc[name, "dse"]
-    posterior = fits["lxi_1cpt_mm_linear"].table
+    posterior = fits["lxi_1cpt_autoinh"].table
     for name, truth in lxi15029.POPULATION.typical.items():
         assert posterior.loc[name, "q05"] <= truth <= posterior.loc[name, "q95"], name
