@@ -103,21 +103,21 @@ def test_report_renders_in_headless_chromium(output, tmp_path):
 @pytest.mark.slow
 def test_full_run_end_to_end(tmp_path):
     """The main job's default run (every step; minutes: docs/simulation.md, "The main
-    job"). Against the known truth of the virtual trial (``lxi15029.POPULATION``): the
-    preferred model is the structure the trial was simulated with, the only candidate
-    whose predicted dose-exposure slope lies in the NCA's interval, and its MAP typical
-    values are within 25 % of the true ones (MAP on 24 patients: the tolerance of
-    tests/infer/test_lxi15029_fit.py)."""
-    from popkin.datasets import lxi15029
-
+    job"). Against the known truth of the virtual trial (``lxi15029.POPULATION``, which
+    auto-inhibits its own clearance): the default candidates are time-invariant, so none
+    reproduces the steady-state dose nonlinearity (the NCA's day-28 AUC slope, CI
+    1.56-1.84); MM + linear ranks first by the criterion, with a predicted slope above 1
+    and below that interval, and the report says so. Measured on 2026-11-22: slope 1.36."""
     out = run(tmp_path / "full", Settings())
     comparison = pd.read_csv(out / "model_comparison.csv")
     assert comparison["model"].iloc[0] == "lxi_1cpt_mm_linear"
-    assert comparison.set_index("model")["reproduces_dose_nonlinearity"].to_dict() == {
-        "lxi_1cpt_mm_linear": True, "lxi_1cpt_linear": False, "lxi_2cpt_linear": False}
-    mode = pd.read_csv(out / "fit_lxi_1cpt_mm_linear_map.csv", index_col=0)["mode"]
-    for name, truth in lxi15029.POPULATION.typical.items():
-        assert abs(mode[name] / truth - 1) < 0.25, (name, mode[name], truth)
+    assert not comparison["reproduces_dose_nonlinearity"].any()
+    prop = pd.read_csv(out / "dose_proportionality.csv")
+    ref = prop[(prop["profiles"] == "steady state") & (prop["parameter"] == "AUCTAU")].iloc[0]
+    slope = comparison.set_index("model")["auc_dose_slope"]
+    assert 1.1 < slope["lxi_1cpt_mm_linear"] < ref["ci_low"]
+    assert slope["lxi_1cpt_linear"] == 1.0 and slope["lxi_2cpt_linear"] == 1.0
+    assert "No candidate reproduces the observed dose nonlinearity" in (out / "report.html").read_text()
     # the exposure-toxicity fits (exposures from this PK fit) reproduce the published
     # counts of Table 2: every observed count inside its 90% posterior predictive interval
     for endpoint in ("alt_increased", "leukocytopenia", "neutropenia", "dlt"):
