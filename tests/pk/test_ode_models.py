@@ -145,7 +145,16 @@ def mm_rhs_numpy(p, ncmt, oral, clearance):
 
 
 def textbook_rhs(model, p):
-    """``mm_rhs_numpy`` (plus transit chain) for any CompartmentODE configuration."""
+    """``mm_rhs_numpy`` (plus transit chain) for any CompartmentODE configuration; the
+    auto-inhibition models (1 compartment, oral) written out in full."""
+    if model.autoinhibition:
+        def inhibited(x):
+            depot, amount, enzyme = x
+            c = amount / p["V"]
+            elim = enzyme * (p["VM"] * c / (p["KM"] + c) + p["CL"] * c)
+            return np.array([-p["KA"] * depot, p["KA"] * depot - elim,
+                             p["KDEG"] * (1 - enzyme) - p["KINACT"] * c / (p["KI"] + c) * enzyme])
+        return inhibited
     parallel = model.elimination in ("linear", "mm-linear")
     q = dict(p)
     if model.elimination == "linear":
@@ -173,7 +182,8 @@ def test_every_builtin_rhs_matches_the_textbook_equations(name):
     # states: identical arithmetic up to rounding, 1e-12 relative.
     model = get_model(name)
     rng = np.random.default_rng(7)
-    p = dict(CL=1.7, VM=23.0, KM=2.2, V=13.0, V1=13.0, Q=3.3, V2=37.0, KA=0.9, KTR=2.1, MTT=1.9)
+    p = dict(CL=1.7, VM=23.0, KM=2.2, V=13.0, V1=13.0, Q=3.3, V2=37.0, KA=0.9, KTR=2.1, MTT=1.9,
+             KDEG=0.01, KINACT=0.03, KI=1.5, FD50=12.0, FGAM=3.0)
     p = {k: v for k, v in p.items() if k in model.parameters}
     rhs = jax.jit(model.rhs)
     for _ in range(3):
