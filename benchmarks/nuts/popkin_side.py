@@ -74,6 +74,11 @@ def main(argv=None):
     ld_compile = _logdensity_compile_s(jax, problem)
     sites = [k for k in problem.space.shapes]
     np.savez(args.draws_out, **{k: np.asarray(draws.samples[k]) for k in sites})
+    # where the chains started (the MAP, omegas floored): Stan is started there too
+    from popkin.infer.map import sampler_start
+
+    start = problem.space.constrain(sampler_start(problem, draws.mode))
+    np.savez(str(args.draws_out).replace(".npz", "_start.npz"), **{k: np.asarray(start[k]) for k in sites})
     stats = draws.stats
     emit({
         "model_source": model_source, "chain_method": draws.chain_method, "expected_chain_method":

@@ -68,12 +68,14 @@ def compile_model(program: Path, fresh: bool = False) -> dict:
 
 
 def sample(rds, csv, spec_path, work: Path, *, chains: int, warmup: int, draws: int, seed: int,
-           adapt_delta: float, max_treedepth: int, cores: int, timeout=None) -> tuple[dict, dict]:
-    """Run NUTS in a fresh R process. Returns (info, draws) with draws: Stan column name ->
-    array (chains, draws)."""
+           adapt_delta: float, max_treedepth: int, cores: int, init: Path | None = None,
+           timeout=None) -> tuple[dict, dict]:
+    """Run NUTS in a fresh R process. ``init``: a JSON of Stan parameter values (as
+    ``spec.to_stan_values`` writes) every chain starts from; None: rstan's random inits.
+    Returns (info, draws) with draws: Stan column name -> array (chains, draws)."""
     bin_path, out = work / "stan_draws.bin", work / "stan_sample.json"
     cmd = ["Rscript", STAN_RUN, "sample", rds, csv, spec_path, bin_path, out,
-           chains, warmup, draws, seed, adapt_delta, max_treedepth, cores]
+           chains, warmup, draws, seed, adapt_delta, max_treedepth, cores] + ([init] if init else [])
     done = run_measured(cmd, env=env(), timeout=timeout).check("Stan sampling")
     info = json.loads(out.read_text())
     iters, n_chains, n_par = info["dims"]

@@ -86,9 +86,20 @@ if (mode == "compile") {
   data <- stan_data(args[3], spec)
   n <- as.integer(args[7:9]); seed <- as.integer(args[10])
   adapt_delta <- as.numeric(args[11]); max_td <- as.integer(args[12]); cores <- as.integer(args[13])
+  init <- "random"
+  if (length(args) >= 14) {               # every chain starts at the given point
+    pt <- fromJSON(args[14], simplifyVector = FALSE)
+    as_mat <- function(x, nr, nc) if (nr * nc == 0) matrix(0, nr, nc) else matrix(unlist(x), nr, nc, byrow = TRUE)
+    one <- list(theta = as.array(unlist(pt$theta)), omega = as.array(as.numeric(unlist(pt$omega))),
+                L_iiv = as_mat(pt$L_iiv, length(pt$L_iiv), length(pt$L_iiv)),
+                z_iiv = as_mat(pt$z_iiv, data$N, data$P),
+                sigma_add = as.array(as.numeric(unlist(pt$sigma_add))),
+                sigma_prop = as.array(as.numeric(unlist(pt$sigma_prop))))
+    init <- rep(list(one), n[1])
+  }
   t0 <- now()
   fit <- sampling(m, data = data, chains = n[1], warmup = n[2], iter = n[2] + n[3], seed = seed,
-                  cores = cores, refresh = 0, init = "random",
+                  cores = cores, refresh = 0, init = init,
                   control = list(adapt_delta = adapt_delta, max_treedepth = max_td))
   wall <- now() - t0
   arr <- as.array(fit)                       # iterations x chains x parameters
