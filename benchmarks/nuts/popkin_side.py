@@ -34,6 +34,7 @@ def main(argv=None):
     ap.add_argument("problem")
     ap.add_argument("csv")
     ap.add_argument("draws_out")
+    ap.add_argument("--start-out", help="also write the chains' starting point (constrained sites, .npz)")
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--draws", type=int, default=500)
@@ -74,11 +75,11 @@ def main(argv=None):
     ld_compile = _logdensity_compile_s(jax, problem)
     sites = [k for k in problem.space.shapes]
     np.savez(args.draws_out, **{k: np.asarray(draws.samples[k]) for k in sites})
-    # where the chains started (the MAP, omegas floored): Stan is started there too
-    from popkin.infer.map import sampler_start
+    if args.start_out:  # where the chains started (the MAP, omegas floored): Stan starts there too
+        from popkin.infer.map import sampler_start
 
-    start = problem.space.constrain(sampler_start(problem, draws.mode))
-    np.savez(str(args.draws_out).replace(".npz", "_start.npz"), **{k: np.asarray(start[k]) for k in sites})
+        start = problem.space.constrain(sampler_start(problem, draws.mode))
+        np.savez(args.start_out, **{k: np.asarray(start[k]) for k in sites})
     stats = draws.stats
     emit({
         "model_source": model_source, "chain_method": draws.chain_method, "expected_chain_method":

@@ -150,10 +150,10 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
                                f"{check['relative_spread_without_jacobian']:.2e}); see {work / 'logdensity'}")
 
     print(f"[nuts] {name}: popkin NUTS ...", flush=True)
-    npz_path = work / "popkin_draws.npz"
+    npz_path, start_path = work / "popkin_draws.npz", work / "popkin_start.npz"
     cmd = python_cmd("benchmarks.nuts.popkin_side", name, csv, npz_path, "--chains", settings["chains"],
                      "--warmup", settings["warmup"], "--draws", settings["draws"], "--seed", seed,
-                     "--target-accept", 0.9, "--max-tree-depth", 10)
+                     "--target-accept", 0.9, "--max-tree-depth", 10, "--start-out", start_path)
     n_subjects = P.count_subjects(csv)
     if n_subjects > WARM_RERUN_MAX_SUBJECTS:
         cmd.append("--no-warm")
@@ -180,7 +180,7 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         # Stan starts where popkin's chains started (popkin's MAP, omegas floored at 0.1),
         # not at rstan's random inits: with random inits a theophylline chain settled in
         # the flip-flop mode (KA < KE) and the comparison measured that, not the samplers
-        with np.load(str(npz_path).replace(".npz", "_start.npz")) as start:
+        with np.load(start_path) as start:
             init = specmod.to_stan_values(spec, dict(start))
         init_path = work / "stan_init.json"
         init_path.write_text(json.dumps(init))

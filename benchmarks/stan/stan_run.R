@@ -2,7 +2,7 @@
 #
 #   Rscript stan_run.R compile program.stan model.rds out.json
 #   Rscript stan_run.R sample  model.rds data.csv spec.json draws.bin out.json \
-#                              chains warmup draws seed adapt_delta max_treedepth cores
+#                              chains warmup draws seed adapt_delta max_treedepth cores [init.json]
 #   Rscript stan_run.R logprob model.rds data.csv spec.json points.json out.json
 #
 # data.csv is the very file popkin's side reads (NONMEM layout: ID, TIME, EVID, AMT, CMT,
@@ -22,6 +22,16 @@ mode <- args[1]
 now <- function() proc.time()[["elapsed"]]
 
 write_json_file <- function(x, path) writeLines(toJSON(x, auto_unbox = TRUE, digits = NA, null = "null"), path)
+
+# One point as rstan's parameter list, from the JSON that spec.to_stan_values writes.
+as_mat <- function(x, nr, nc) if (nr * nc == 0) matrix(0, nr, nc) else matrix(unlist(x), nr, nc, byrow = TRUE)
+stan_pars <- function(pt, data) {
+  list(theta = as.array(unlist(pt$theta)), omega = as.array(as.numeric(unlist(pt$omega))),
+       L_iiv = as_mat(pt$L_iiv, length(pt$L_iiv), length(pt$L_iiv)),
+       z_iiv = as_mat(pt$z_iiv, data$N, data$P),
+       sigma_add = as.array(as.numeric(unlist(pt$sigma_add))),
+       sigma_prop = as.array(as.numeric(unlist(pt$sigma_prop))))
+}
 
 set_boost <- function() {
   bh <- system.file("include", package = "BH")
@@ -88,14 +98,7 @@ if (mode == "compile") {
   adapt_delta <- as.numeric(args[11]); max_td <- as.integer(args[12]); cores <- as.integer(args[13])
   init <- "random"
   if (length(args) >= 14) {               # every chain starts at the given point
-    pt <- fromJSON(args[14], simplifyVector = FALSE)
-    as_mat <- function(x, nr, nc) if (nr * nc == 0) matrix(0, nr, nc) else matrix(unlist(x), nr, nc, byrow = TRUE)
-    one <- list(theta = as.array(unlist(pt$theta)), omega = as.array(as.numeric(unlist(pt$omega))),
-                L_iiv = as_mat(pt$L_iiv, length(pt$L_iiv), length(pt$L_iiv)),
-                z_iiv = as_mat(pt$z_iiv, data$N, data$P),
-                sigma_add = as.array(as.numeric(unlist(pt$sigma_add))),
-                sigma_prop = as.array(as.numeric(unlist(pt$sigma_prop))))
-    init <- rep(list(one), n[1])
+    init <- rep(list(stan_pars(fromJSON(args[14], simplifyVector = FALSE), data)), n[1])
   }
   t0 <- now()
   fit <- sampling(m, data = data, chains = n[1], warmup = n[2], iter = n[2] + n[3], seed = seed,
@@ -126,16 +129,9 @@ if (mode == "compile") {
   data <- stan_data(args[3], spec)
   fit <- sampling(m, data = data, chains = 1, iter = 1, algorithm = "Fixed_param", refresh = 0)
   points <- fromJSON(args[5], simplifyVector = FALSE)
-  as_mat <- function(x, nr, nc) if (nr * nc == 0) matrix(0, nr, nc) else matrix(unlist(x), nr, nc, byrow = TRUE)
   reps <- 200L
   res <- lapply(seq_along(points), function(k) {
-    pt <- points[[k]]
-    P <- data$P
-    pars <- list(theta = as.array(unlist(pt$theta)), omega = as.array(as.numeric(unlist(pt$omega))),
-                 L_iiv = as_mat(pt$L_iiv, length(pt$L_iiv), length(pt$L_iiv)),
-                 z_iiv = as_mat(pt$z_iiv, data$N, P),
-                 sigma_add = as.array(as.numeric(unlist(pt$sigma_add))),
-                 sigma_prop = as.array(as.numeric(unlist(pt$sigma_prop))))
+    pars <- stan_pars(points[[k]], data)
     u <- unconstrain_pars(fit, pars)
     grad_s <- NULL
     if (k == 1) {

@@ -257,12 +257,13 @@ def _modifier(pp, prefix, c, default):
     return out
 
 
-def _dose_fraction(model, amt, c, pp):
-    """The model's own dose-dependent fraction of each record's AMT (a structural model
-    may define ``dose_fraction(amt, cmt, p)``, e.g. a saturable first pass F(AMT)); it
-    multiplies F<n>. 1 for models without one."""
+def _bioavailability(model, ev, c, pp):
+    """F of each record: F<n> of its compartment times the model's own dose-dependent
+    fraction of the record's AMT (a structural model may define ``dose_fraction(amt,
+    cmt, p)``, e.g. a saturable first pass F(AMT))."""
+    F = _modifier(pp, "F", c, 1.0)
     fn = getattr(model, "dose_fraction", None)
-    return jnp.ones_like(amt) if fn is None else fn(amt, c, pp)
+    return F if fn is None else F * fn(ev.amt, c, pp)
 
 
 def _run(model, ev, p, with_ss, pool=None):
@@ -279,7 +280,7 @@ def _run(model, ev, p, with_ss, pool=None):
     c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
     onehot = jax.nn.one_hot(c, n, dtype=dtype)                               # (E, n)
     is_dose = ev.mask & ((evid == 1) | (evid == 4))
-    F = _modifier(pp, "F", c, 1.0) * _dose_fraction(model, ev.amt, c, pp)
+    F = _bioavailability(model, ev, c, pp)
     lag = _modifier(pp, "ALAG", c, 0.0)
     Rmod = _modifier(pp, "R", c, jnp.nan)
     Dmod = _modifier(pp, "D", c, jnp.nan)
@@ -424,7 +425,7 @@ def _run_bolus(model, ev, p):
     j = jnp.arange(e)
     c = jnp.clip(ev.cmt.astype(jnp.int32) - 1, 0, n - 1)
     is_dose = ev.mask & ((ev.evid == 1) | (ev.evid == 4))
-    amount = _modifier(pp, "F", c, 1.0) * _dose_fraction(model, ev.amt, c, pp) * ev.amt
+    amount = _bioavailability(model, ev, c, pp) * ev.amt
     dx = jnp.where(is_dose, amount, 0.0)[:, None] * jax.nn.one_hot(c, n, dtype=dtype)
     # the interval ending at record j: the parameters of the next data record (ROW >= 0)
     # at or after j, as in ``_run``; scalars (one value per subject) need no gather
