@@ -38,10 +38,13 @@ class Residual(dist.Distribution):
     support = constraints.real
     arg_constraints = {}
     pytree_data_fields = ("pred", "add", "prop", "log", "observed", "censored", "limit")
+    pytree_aux_fields = ("censoring",)
 
-    def __init__(self, pred, add, prop, log, observed, censored, limit, *, validate_args=None):
+    def __init__(self, pred, add, prop, log, observed, censored, limit, *, censoring=True,
+                 validate_args=None):
         self.pred, self.add, self.prop, self.log = pred, add, prop, log
         self.observed, self.censored, self.limit = observed, censored, limit
+        self.censoring = censoring  # static: False when no record is censored (no M3 term)
         super().__init__(batch_shape=jnp.shape(pred), event_shape=(), validate_args=validate_args)
 
     def _loc_scale(self):
@@ -62,6 +65,9 @@ class Residual(dist.Distribution):
         ty = jnp.where(self.log, jnp.log(y_pos), y)
         z = (ty - loc) / sd
         dens = -0.5 * z ** 2 - jnp.log(sd) - 0.5 * _LOG_2PI - jnp.where(self.log, ty, 0.0)
+        if not self.censoring:
+            dens = jnp.where(self.log & ~(self.pred > 0), -jnp.inf, dens)
+            return jnp.where(self.observed, dens, 0.0)
         lim = jnp.where(self.log, jnp.log(jnp.where(self.limit > 0, self.limit, 1.0)), self.limit)
         cens = log_ndtr((lim - loc) / sd)
         # log-scale records predicted at F <= 0: a BLQ one is certain (log P = 0), an

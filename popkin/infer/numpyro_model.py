@@ -202,7 +202,7 @@ def predict_grid(model: PopulationModel, data: FitData, params: dict, structural
 def observation_distribution(model: PopulationModel, data: FitData, v: dict, pred) -> Residual:
     """The ``Residual`` distribution of the record grid given predictions ``pred``."""
     add, prop, log = residual_sds(model, data, v)
-    return Residual(pred, add, prop, log, data.observed, data.censored, data.limit)
+    return Residual(pred, add, prop, log, data.observed, data.censored, data.limit, censoring=data.censoring)
 
 
 def population_model(model: PopulationModel, data: FitData, dv=None):

@@ -41,6 +41,8 @@ class FitData:
     bolus_only: static; the records qualify for the engine's bolus path (bolus doses, no
     SS, no reset: ``popkin.pk.engine.bolus_only``), one scan of E steps in record order
     (taken when the model also has no ALAG<n>).
+    censoring: static; some record is censored (BLQ). Without, the likelihood has no M3
+    term to evaluate.
     """
 
     events: EventArrays
@@ -53,6 +55,7 @@ class FitData:
     steady_state: int = field(default=0, metadata=dict(static=True))
     max_generated: int | None = field(default=None, metadata=dict(static=True))
     bolus_only: bool = field(default=False, metadata=dict(static=True))
+    censoring: bool = field(default=True, metadata=dict(static=True))
 
     @property
     def n_subjects(self) -> int:
@@ -136,6 +139,7 @@ def bind(model: PopulationModel, data) -> Problem:
         steady_state=steady_state,
         max_generated=None if steady_state else generated_slots(events),
         bolus_only=bolus_only(events),
+        censoring=bool(blq.any()),
     )
     return Problem(model, fit_data, tuple(events.ids), _observation_table(model, events, obs, output), occasions)
 
