@@ -128,6 +128,26 @@ class ParallelChains:
         return lambda map_args: self._pmapped(map_args, args, kwargs, static)
 
 
+class SequentialChains(ParallelChains):
+    """A ``chain_method`` for numpyro's ``MCMC``: its "sequential" (one chain after the
+    other), but as one jitted ``lax.map`` over the chains, built once, with the model
+    arguments passed in (as ``ParallelChains``). numpyro's own "sequential" re-jits its
+    sampling loop on every ``run`` (fresh ``jit`` wrappers in ``fori_collect``): each run
+    of a ``Sampler`` then recompiled (~15 s for a small model) and kept the old program
+    mapped, so a loop of ~40 runs exhausted the process's memory maps (LLVM "Unable to
+    allocate section memory"). Used without a progress bar only: numpyro draws its bar
+    from a Python loop, which cannot run inside a compiled program."""
+
+    def __init__(self):
+        self._pmapped = jax.jit(lambda map_args, args, kwargs, static: jax.lax.map(
+            lambda one: self._chain(one, args, kwargs, static), map_args), static_argnums=(3,))
+
+    def __call__(self, fn):
+        if not (isinstance(fn, partial) and not fn.args and {"args", "kwargs"} <= set(fn.keywords)):
+            return lambda map_args: jax.lax.map(fn, map_args)
+        return super().__call__(fn)
+
+
 class PopulationNUTS(MCMCKernel):
     """numpyro's NUTS on ``population_model``, the data passed as model arguments
     ``(data, dv)``. Samples are the constrained sampled sites plus eta, corr_iiv and
@@ -190,7 +210,10 @@ class Draws:
 
 class Sampler:
     """A reusable NUTS sampler for one population model and data shape: running it on
-    new data of the same shapes (same model object) does not recompile."""
+    new data of the same shapes (same model object) does not recompile, with chains in
+    parallel (``ParallelChains``) or, without a progress bar, one after the other
+    (``SequentialChains``). A single chain, or sequential chains with a progress bar, go
+    through numpyro's own loop, which recompiles on every run."""
 
     def __init__(self, problem: Problem, options: NUTSOptions = NUTSOptions()):
         self.model = problem.model
@@ -198,11 +221,16 @@ class Sampler:
         self.chain_method = chain_method(options.chains, uses_ode(problem.model))
         kernel = PopulationNUTS(problem.model, problem.space, options)
         parallel = self.chain_method == "parallel"
+        method = self.chain_method
+        if parallel:
+            method = ParallelChains()
+        elif method == "sequential" and options.chains > 1 and not options.progress:
+            method = SequentialChains()      # compiled once, reused by every run
         with warnings.catch_warnings():  # numpyro turns the progress bar off for a callable
             warnings.filterwarnings("ignore", message="Disabling progress bar")
             self._mcmc = MCMC(kernel, num_warmup=options.warmup, num_samples=options.draws,
                               num_chains=options.chains,
-                              chain_method=ParallelChains() if parallel else self.chain_method,
+                              chain_method=method,
                               progress_bar=options.progress, jit_model_args=True)
         if parallel:  # as numpyro's "parallel" (one bar per chain), off in CI and xdist workers
             self._mcmc.progress_bar = options.progress and not ("CI" in os.environ
