@@ -29,8 +29,7 @@ def _shared_data() -> str:
 os.environ.setdefault("POPKIN_SHARED_DATA", _shared_data())
 
 # No on-disk XLA compilation cache in the tests (this process and the CLIs it starts):
-# reading XLA:CPU executables back segfaulted once in a long NUTS test (see
-# tests/infer/conftest.py), and a crash must not be what a test run finds.
+# a long NUTS test segfaulted while reading it back (see tests/infer/conftest.py).
 os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
 
 import jax  # noqa: E402  (after the environment above)
