@@ -109,7 +109,12 @@ class ParallelChains:
     compiled program. Anything else is mapped with plain ``jax.pmap``."""
 
     def __init__(self):
-        self._pmapped = jax.pmap(self._chain, in_axes=(0, None, None), static_broadcasted_argnums=(3,))
+        self._compiled = jax.pmap(self._chain, in_axes=(0, None, None), static_broadcasted_argnums=(3,))
+
+    @staticmethod
+    def _plain(fn):
+        """Any other mapped function: numpyro's own mapping."""
+        return jax.pmap(fn)
 
     @staticmethod
     def _chain(map_args, args, kwargs, static):
@@ -118,14 +123,14 @@ class ParallelChains:
 
     def __call__(self, fn):
         if not (isinstance(fn, partial) and not fn.args and {"args", "kwargs"} <= set(fn.keywords)):
-            return jax.pmap(fn)
+            return self._plain(fn)
         keywords = dict(fn.keywords)
         args, kwargs = keywords.pop("args"), keywords.pop("kwargs")
         # what the trace of MCMC._single_chain_mcmc reads from the MCMC object besides its
         # arguments (the collection window) is part of the static key
         window = tuple(sorted(getattr(getattr(fn.func, "__self__", None), "_collection_params", {}).items()))
         static = (fn.func, tuple(sorted(keywords.items())), window)
-        return lambda map_args: self._pmapped(map_args, args, kwargs, static)
+        return lambda map_args: self._compiled(map_args, args, kwargs, static)
 
 
 class SequentialChains(ParallelChains):
@@ -139,13 +144,12 @@ class SequentialChains(ParallelChains):
     from a Python loop, which cannot run inside a compiled program."""
 
     def __init__(self):
-        self._pmapped = jax.jit(lambda map_args, args, kwargs, static: jax.lax.map(
+        self._compiled = jax.jit(lambda map_args, args, kwargs, static: jax.lax.map(
             lambda one: self._chain(one, args, kwargs, static), map_args), static_argnums=(3,))
 
-    def __call__(self, fn):
-        if not (isinstance(fn, partial) and not fn.args and {"args", "kwargs"} <= set(fn.keywords)):
-            return lambda map_args: jax.lax.map(fn, map_args)
-        return super().__call__(fn)
+    @staticmethod
+    def _plain(fn):
+        return lambda map_args: jax.lax.map(fn, map_args)
 
 
 class PopulationNUTS(MCMCKernel):

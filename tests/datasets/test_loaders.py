@@ -52,7 +52,7 @@ def doses(ds: Dataset) -> pd.DataFrame:
 def test_bundled_file_is_the_source_file(bundled):
     original = SHARED / ORIGINALS[bundled]
     if not original.exists():
-        pytest.skip("shared reference data not available on this machine")
+        pytest.skip(f"{original} not found: put the shared data at ../shared/data or set POPKIN_SHARED_DATA")
     assert path(bundled).read_bytes() == original.read_bytes()
 
 

@@ -42,7 +42,7 @@ def test_docs_have_examples():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not available")
+@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not found: put it at ../shared/data or set POPKIN_SHARED_DATA")
 def test_laplace_doc_runs(tmp_path):
     ns = run_doc(DOCS / "laplace.md", tmp_path)
     result = ns["result"]
@@ -51,7 +51,7 @@ def test_laplace_doc_runs(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not available")
+@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not found: put it at ../shared/data or set POPKIN_SHARED_DATA")
 def test_diagnostics_doc_runs(tmp_path):
     ns = run_doc(DOCS / "diagnostics.md", tmp_path)
     for name in ("gof.png", "vpc.png", "individual_fits.png"):

@@ -2,11 +2,7 @@ import jax
 import pytest
 
 jax.config.update("jax_enable_x64", True)
-# No persistent (on-disk) XLA cache (tests/conftest.py turns it off suite-wide). A
-# 100-replicate calibration run segfaulted in the cache read; the cause was most likely
-# that numpyro's "sequential" chains re-jitted every run and the process ran out of memory
-# maps (fixed by popkin.infer.nuts.SequentialChains), but reading XLA:CPU executables
-# back is also a known fragile path (jax-ml/jax#28908), and a test run must not crash.
+# No persistent (on-disk) XLA cache: tests/conftest.py turns it off suite-wide.
 
 # Short NUTS settings shared by the fast tests: the same settings give the same compiled
 # program, so the tests that fit theophylline share its compilation (within a process).

@@ -65,7 +65,7 @@ class OneCompartmentKE(Model):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not available")
+@pytest.mark.skipif(not THEOPH.is_file(), reason="shared reference data not found: put it at ../shared/data or set POPKIN_SHARED_DATA")
 def test_laplace_theophylline_agrees_with_nlme_ml():
     from popkin import infer
 

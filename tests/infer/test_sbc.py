@@ -118,10 +118,10 @@ def test_sampler_reruns_reuse_one_compiled_program_and_give_the_same_draws():
     other = dataclasses.replace(problem, data=dataclasses.replace(
         problem.data, events=dataclasses.replace(problem.data.events, dv=y)))
     sampler.run(other, seed=4)
-    compiled = method._pmapped._cache_size()   # the first call may leave a second entry
+    compiled = method._compiled._cache_size()   # the first call may leave a second entry
     assert compiled <= 2                       # (its arguments' types can differ): at most 2
     again = sampler.run(problem, seed=3)
     sampler.run(other, seed=5)
-    assert method._pmapped._cache_size() == compiled      # no new program after that
+    assert method._compiled._cache_size() == compiled      # no new program after that
     np.testing.assert_array_equal(first.samples["CL"], again.samples["CL"])
     assert first.samples["CL"].shape == (2, 30)
