@@ -135,6 +135,25 @@ def _log_factor(param: str, eff, cov, v):
     return total, True
 
 
+def typical_scale(model: PopulationModel, data: FitData, v: dict):
+    """Each Theta parameter's typical value for every subject (covariates at baseline)
+    on the scale its eta adds to: log, or logit for ``domain="fraction"``; a dict
+    parameter -> (N,), and whether every Linear covariate factor is positive."""
+    ev, n = data.events, data.n_subjects
+    out, ok = {}, jnp.asarray(True)
+    for name in model.thetas:
+        spec, tv = model.parameters[name], v[name]
+        if spec.domain == "fraction":
+            out[name] = (jnp.log(tv) - jnp.log1p(-tv)) * jnp.ones((n,))
+            continue
+        log_p = jnp.log(tv) * jnp.ones((n,))
+        for eff in spec.effects:
+            term, positive = _log_factor(name, eff, ev.baseline(eff.covariate), v)
+            log_p, ok = log_p + term, ok & positive
+        out[name] = log_p
+    return out, ok
+
+
 def derive(model: PopulationModel, data: FitData, v: dict, population: bool = False) -> Individuals:
     """Etas, kappas, correlation and individual parameters from sampled values ``v``.
 
@@ -142,6 +161,7 @@ def derive(model: PopulationModel, data: FitData, v: dict, population: bool = Fa
     """
     ev = data.events
     n = data.n_subjects
+    typical, ok = typical_scale(model, data, v)
     eta, corr = _etas(model, v, n)
     if population:
         eta = jnp.zeros_like(eta)
@@ -151,7 +171,7 @@ def derive(model: PopulationModel, data: FitData, v: dict, population: bool = Fa
         kappa = jnp.zeros_like(kappa) if population else kappa
     etas = {p: eta[:, j] for j, p in enumerate(model.eta_names)}
     kappas = {} if kappa is None else {p: kappa[:, :, j] for j, p in enumerate(model.iov.parameters)}
-    params, subject_level, ok = {}, [], jnp.asarray(True)
+    params, subject_level = {}, []
     for name, spec in model.parameters.items():
         if isinstance(spec, Fixed):
             params[name] = jnp.full((n,), float(spec.value))
@@ -162,19 +182,10 @@ def derive(model: PopulationModel, data: FitData, v: dict, population: bool = Fa
         if isinstance(spec, Derived):
             params[name] = spec.function(dict(params))
             continue
-        tv = v[name]
-        if spec.domain == "fraction":
-            base = (jnp.log(tv) - jnp.log1p(-tv)) * jnp.ones((n,)) + etas.get(name, 0.0)
-            subject_level.append(jax.nn.sigmoid(base))
-            params[name] = jax.nn.sigmoid(base[:, None] + kappas[name]) if name in kappas else subject_level[-1]
-            continue
-        log_p = jnp.log(tv) * jnp.ones((n,))
-        for eff in spec.effects:
-            term, positive = _log_factor(name, eff, ev.baseline(eff.covariate), v)
-            log_p, ok = log_p + term, ok & positive
-        log_p = log_p + etas.get(name, 0.0)
-        subject_level.append(jnp.exp(log_p))
-        params[name] = jnp.exp(log_p[:, None] + kappas[name]) if name in kappas else subject_level[-1]
+        base = typical[name] + etas.get(name, 0.0)
+        link = jax.nn.sigmoid if spec.domain == "fraction" else jnp.exp
+        subject_level.append(link(base))
+        params[name] = link(base[:, None] + kappas[name]) if name in kappas else subject_level[-1]
     return Individuals(eta, kappa, corr, params, jnp.stack(subject_level, axis=1), ok)
 
 

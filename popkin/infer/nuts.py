@@ -29,6 +29,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import potential_energy
 from numpyro.util import is_prng_key
 
+from popkin.infer.centring import PARAMETERIZATIONS, from_centred, to_centred
 from popkin.infer.density import with_derived
 from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_start
 from popkin.infer.numpyro_model import population_model
@@ -54,6 +55,11 @@ class NUTSOptions:
         "initial" (at the model's initial values).
     jitter: SD of the Gaussian jitter added to the starting point of each chain
         (unconstrained scale), so that R-hat can see chains that disagree.
+    parameterization: the coordinates NUTS moves in: "noncentered" (the model's own:
+        standard normal deviates z per subject; best for sparse data) or "centered" (each
+        subject's parameters on the eta scale, ``popkin.infer.centring``; best when the
+        data pin every subject's parameters, e.g. rich sampling or a PD response). Same
+        posterior and the same returned sites either way.
     """
 
     chains: int = 4
@@ -66,10 +72,14 @@ class NUTSOptions:
     progress: bool = True
     init: str = "map"
     jitter: float = 0.1
+    parameterization: str = "noncentered"
 
     def __post_init__(self):
         if self.init not in ("map", "initial"):
             raise ValueError(f"NUTSOptions.init must be 'map' or 'initial', got {self.init!r}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"NUTSOptions.parameterization must be one of {PARAMETERIZATIONS}, "
+                             f"got {self.parameterization!r}")
         if min(self.chains, self.warmup, self.draws) < 1:
             raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")
 
@@ -155,17 +165,30 @@ class SequentialChains(ParallelChains):
 class PopulationNUTS(MCMCKernel):
     """numpyro's NUTS on ``population_model``, the data passed as model arguments
     ``(data, dv)``. Samples are the constrained sampled sites plus eta, corr_iiv and
-    individual (computed without the structural model)."""
+    individual (computed without the structural model). With
+    ``parameterization="centered"`` the chains move in the centred coordinates of
+    ``popkin.infer.centring`` and the draws are mapped back."""
 
     sample_field = "z"
 
     def __init__(self, model: PopulationModel, space, options: NUTSOptions):
         self._model, self._space, self._options = model, space, options
+        self._centred = options.parameterization == "centered"
         self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
         self._sample_fn = self._base_sample_fn
 
     def _potential_gen(self, data, dv):
-        return partial(_potential, self._model, data, dv)
+        if not self._centred:
+            return partial(_potential, self._model, data, dv)
+
+        def centred(w):
+            u, log_det = from_centred(self._model, self._space, data, w)
+            return _potential(self._model, data, dv, u) - log_det
+
+        return centred
+
+    def _model_point(self, data, w):
+        return from_centred(self._model, self._space, data, w)[0] if self._centred else w
 
     @property
     def default_fields(self):
@@ -175,6 +198,8 @@ class PopulationNUTS(MCMCKernel):
         o = self._options
 
         def one(params, key):
+            if self._centred:
+                params = to_centred(self._model, self._space, model_args[0], params)
             return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
                                  max_tree_depth=o.max_tree_depth, dense_mass=o.dense_mass,
                                  model_args=model_args, model_kwargs=model_kwargs, rng_key=key)
@@ -190,7 +215,7 @@ class PopulationNUTS(MCMCKernel):
 
     def postprocess_fn(self, model_args, model_kwargs):
         data = model_args[0]
-        return lambda u: with_derived(self._model, data, self._space.constrain(u))
+        return lambda w: with_derived(self._model, data, self._space.constrain(self._model_point(data, w)))
 
     def get_diagnostics_str(self, state):
         return f"{state.num_steps} steps of size {state.adapt_state.step_size:.2e}. acc. prob={state.mean_accept_prob:.2f}"
