@@ -29,10 +29,14 @@ def _host_devices(chains: int) -> None:
 @click.option("--draws", type=int, default=500, show_default=True)
 @click.option("--target-accept", type=float, default=0.9, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--parameterization", type=click.Choice(["noncentered", "centered"]), default="noncentered",
+              show_default=True, help="NUTS coordinates: centered suits data that pin every subject (rich "
+              "sampling, a PD response); see popkin.infer.centring")
 @click.option("--layout", default=None, help="data layout name (popkin.data.LAYOUTS), overrides the model file's")
 @click.option("--translate", multiple=True, help="data translation (repeatable), overrides the model file's")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def fit(data, model_file, method, out, chains, warmup, draws, target_accept, seed, layout, translate, progress):
+def fit(data, model_file, method, out, chains, warmup, draws, target_accept, seed, parameterization, layout,
+        translate, progress):
     """Fit the population model in MODEL_FILE to DATA and write the parameter table
     (parameters.csv), the posterior (posterior.nc) and a summary into the new folder OUT."""
     if Path(out).exists():
@@ -61,7 +65,7 @@ def fit(data, model_file, method, out, chains, warmup, draws, target_accept, see
         dataset = read(data, **kwargs)
         if method == "nuts":
             options = NUTSOptions(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
-                                  seed=seed, progress=progress)
+                                  seed=seed, progress=progress, parameterization=parameterization)
         elif method == "map":
             options = MAPOptions(seed=seed)
         else:

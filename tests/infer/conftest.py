@@ -18,3 +18,14 @@ def theoph_short_fit():
 
     model = load_catalogue_model("models/theoph.py").model
     return fit(model, datasets.theoph(), "nuts", NUTSOptions(seed=11, **SHORT))
+
+
+@pytest.fixture(scope="session")
+def theoph_centred_short_fit():
+    """As ``theoph_short_fit`` in the centred parameterisation (seed 5)."""
+    from popkin import datasets
+    from popkin.infer import NUTSOptions, fit
+    from popkin.infer.catalogue import load_catalogue_model
+
+    model = load_catalogue_model("models/theoph.py").model
+    return fit(model, datasets.theoph(), "nuts", NUTSOptions(seed=5, parameterization="centered", **SHORT))
