@@ -120,5 +120,6 @@ def convergence_warnings(idata, table: pd.DataFrame, max_tree_depth: int | None)
         hit = float((stats["n_steps"].values >= 2 ** max_tree_depth - 1).mean())
         if hit > 0.01:
             msgs.append(f"{100 * hit:.1f}% of iterations hit the maximum tree depth ({max_tree_depth}): "
-                        "sampling is inefficient; check for strongly correlated or poorly scaled parameters")
+                        "sampling is inefficient; check for strongly correlated or poorly scaled parameters "
+                        "(with rich data per subject, try parameterization='centered')")
     return msgs
