@@ -3,7 +3,8 @@ check of the PCA (prothrombin complex activity), the figure and numbers of
 docs/models.md ("Warfarin PK/PD: posterior predictive check of PCA").
 
     python validation/warfarin_pkpd_ppc.py --out /tmp/warfarin-pkpd \
-        [--chains 2 --warmup 200 --draws 200 --seed 1 --max-tree-depth 10] [--figure docs/warfarin_pca_vpc.png]
+        [--chains 2 --warmup 200 --draws 200 --seed 1 --max-tree-depth 10 --parameterization centered]
+        [--figure docs/warfarin_pca_vpc.png]
 
 Writes into the new folder OUT: parameters.csv (the parameter table), posterior.nc, and
 ppc_pca.csv (the VPC of the PCA records: observed 5th/50th/95th percentiles per time bin
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tree-depth", type=int, default=10)
+    ap.add_argument("--parameterization", choices=("centered", "noncentered"), default="centered",
+                    help="NUTS coordinates (centred: the PCA data pin every subject's KIN, KOUT, IC50)")
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--figure", type=Path, default=None, help="also save the PCA VPC figure here")
     args = ap.parse_args(argv)
@@ -62,7 +65,8 @@ def main(argv=None) -> int:
     start = time.time()
     result = fit(model, datasets.warfarin(), "nuts",
                  NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-                             max_tree_depth=args.max_tree_depth, progress=False))
+                             max_tree_depth=args.max_tree_depth, progress=False,
+                             parameterization=args.parameterization))
     seconds = time.time() - start
     args.out.mkdir(parents=True)
     result.table.to_csv(args.out / "parameters.csv", float_format="%.6g")
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
 
     numbers = {
         "settings": f"{args.chains} chains x {args.warmup} warm-up x {args.draws} draws, seed {args.seed}, "
-                    f"max tree depth {args.max_tree_depth}",
+                    f"max tree depth {args.max_tree_depth}, {args.parameterization}",
         "fit_seconds": round(seconds, 1),
         "divergences": int(result.idata.sample_stats["diverging"].sum()),
         "max_rhat": float(result.table["rhat"].max()),

@@ -97,21 +97,25 @@ _FAILED_MSG = (
 
 
 class _Field(eqx.Module):
-    """The vector field diffrax integrates: dx/dt = rhs(x, p) + rate."""
+    """The vector field diffrax integrates: dx/dt = rhs(x, p) + rate, or
+    rhs(t, x, p) + rate with ``timed`` (t: the time since the interval's start)."""
 
     rhs: Callable = eqx.field(static=True)
+    timed: bool = eqx.field(static=True, default=False)
 
     def __call__(self, t, x, args):
-        del t  # autonomous: see the module docstring
         p, rate = args
-        return self.rhs(x, p) + rate
+        return (self.rhs(t, x, p) if self.timed else self.rhs(x, p)) + rate
 
 
-def integrate(rhs: Callable, x, rate, dt, p, options: ODEOptions):
+def integrate(rhs: Callable, x, rate, dt, p, options: ODEOptions, timed: bool = False):
     """Amounts after ``dt`` (h) of ``dx/dt = rhs(x, p) + rate`` from ``x``.
 
     ``dt == 0`` takes no solver step (diffrax skips its loop when t0 == t1) and returns
     ``x`` with finite gradients. Works under ``jit``, ``vmap`` and ``grad``.
+    ``timed=True``: ``rhs(t, x, p)`` with t the time since the interval's start (for
+    engine-internal fields driven by a known input, e.g. a closed-form PK driving a PD
+    state; user models stay autonomous, see the module docstring).
     """
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -121,7 +125,7 @@ def integrate(rhs: Callable, x, rate, dt, p, options: ODEOptions):
     floor = 100.0 * float(jnp.finfo(x.dtype).eps)
     controller = diffrax.PIDController(rtol=max(options.rtol, floor), atol=options.atol)
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_Field(rhs)), options.solver, t0=jnp.zeros_like(dt), t1=dt, dt0=None,
+        diffrax.ODETerm(_Field(rhs, timed)), options.solver, t0=jnp.zeros_like(dt), t1=dt, dt0=None,
         y0=x, args=(p, rate), saveat=diffrax.SaveAt(t1=True), stepsize_controller=controller,
         max_steps=int(options.max_steps), adjoint=options.adjoint, throw=False,
     )

@@ -7,9 +7,17 @@ resets, steady state) applies unchanged. Build one from a PK model and a PD comp
     model = PKPDModel(get_model("1cmt-oral"), IndirectResponse(1))   # warfarin-like
 
 The PK part of the joint right-hand side is the PK model's ``rhs(x, p)`` when it has one
-(the ODE models of ``popkin.pk.ode_models`` do). A linear PK model without one (the
-closed forms) is differentiated instead: its generator matrix K, dx/dt = K x, is the
-time derivative of ``advance`` at dt = 0, computed once per interval with ``jax.jvp``.
+(the ODE models of ``popkin.pk.ode_models`` do); PK and PD states are then integrated
+together. A closed-form PK model (no ``rhs``) is not integrated at all: over each
+interval its amounts are ``advance``d exactly, and diffrax integrates only the PD states,
+driven by the exact concentration ``C(s) = concentration(advance(x_pk, rate, s))`` at
+the time s since the interval's start (Torsten's "coupled" solver does the same). This
+is cheaper (fewer states) and, above all, not stiff when absorption is fast: a large KA
+next to a slow turnover (KOUT ~ 0.05/h) forces an explicit solver of the joint system
+into steps of ~1/KA over the whole interval, while the PD state alone has only the
+slow rates. (``rhs`` of a PKPDModel, used by callers that want the joint field, still
+differentiates a linear PK model: its generator matrix K, dx/dt = K x, is the time
+derivative of ``advance`` at dt = 0.)
 
 Compartments (NONMEM CMT order) are the PK compartments then the PD state, e.g.
 ``depot`` (1), ``central`` (2), ``response`` (3). An observation record selects its
@@ -281,8 +289,18 @@ class PKPDModel(Model):
         if not self.pd.dynamic:
             n = self.n_pk
             return jnp.concatenate([self.pk.advance(x[:n], rate[:n], dt, p), x[n:]])
-        args = (p, None if self._pk_has_rhs else generator(self.pk, p))
-        return integrate(self._joint_rhs, x, rate, dt, args, self.options)
+        if self._pk_has_rhs:
+            return integrate(self._joint_rhs, x, rate, dt, (p, None), self.options)
+        # closed-form PK: exact PK amounts, diffrax for the PD states only (module docstring)
+        n = self.n_pk
+        x_pk, r_pk = x[:n], rate[:n]
+        pd_states = integrate(self._driven_pd_rhs, x[n:], rate[n:], dt, (p, x_pk, r_pk), self.options, timed=True)
+        return jnp.concatenate([self.pk.advance(x_pk, r_pk, dt, p), pd_states])
+
+    def _driven_pd_rhs(self, s, y, args):
+        """d(PD states)/dt at time s of the interval, the PK amounts in closed form."""
+        p, x_pk, r_pk = args
+        return self.pd.rhs(self.pk.concentration(self.pk.advance(x_pk, r_pk, s, p), p), y, p)
 
     def observe(self, x, p, cmt):
         """PK prediction for a PK CMT, the PD output for the PD state's CMT."""
