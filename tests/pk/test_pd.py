@@ -145,6 +145,35 @@ def test_indirect_response_baseline_and_scipy_reference(pk_name, kind, hill):
     assert abs(resp[1] - 100.0).max() > 10.0  # the drug really moves the response
 
 
+def test_closed_form_pk_drives_the_pd_state_without_stiffness():
+    # KA = 200/h next to KOUT = 0.1/h: integrating depot and central with Tsit5 would
+    # need steps of ~1/KA over the whole 96 h (stiff), i.e. thousands of steps. With the
+    # closed-form PK only the response is integrated (popkin.pk.pd), so 256 steps per
+    # interval suffice; the joint ODE PK (1cmt-oral-ode) at the same budget fails (NaN).
+    # Reference: scipy Radau (rtol 1e-12) of the joint system; 1e-6 relative.
+    from dataclasses import replace
+
+    import diffrax
+
+    from popkin.pk.ode import ODEOptions
+
+    fast = dict(IDR_P, KA=200.0)
+    opts = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-8, atol=1e-10, max_steps=256, throw=False)
+    states = reference(idr_rhs_numpy(1, fast, False), [0.0, 0.0, 100.0], [Dose(0.0, 1, 100.0)], IDR_TIMES)
+    for pk, ok in ((get_model("1cmt-oral"), True), (get_model("1cmt-oral-ode"), False)):
+        if not ok:
+            pk = replace(pk, options=opts)
+        model = PKPDModel(pk, IndirectResponse(1), options=opts)
+        p = {k: v for k, v in fast.items() if k in model.parameters}
+        x0 = model.initial(p).at[0].add(100.0)
+        resp = np.asarray(jax.jit(jax.vmap(lambda dt: model.observe(model.advance(x0, jnp.zeros(3), dt, p),
+                                                                     p, 3)))(jnp.asarray(IDR_TIMES)))
+        if ok:
+            np.testing.assert_allclose(resp, states[:, 2], rtol=1e-6)
+        else:
+            assert np.isnan(resp[-1])   # max_steps reached: the stiffness the closed form avoids
+
+
 # ----------------------------------------------------------------- warfarin, engine
 
 WARFARIN = dict(CL=0.135, V=8.0, KA=1.2, ALAG1=0.6, KIN=3.0, KOUT=0.03, IMAX=1.0, IC50=1.2)
