@@ -24,7 +24,9 @@ dz_i/dphi_i = (diag(omega) L)^{-1} for every subject:
 The draws are mapped back, so a centred fit returns the same sites (z_iiv, eta,
 individual, ...) as a non-centred one, and the posterior is the same; only the sampler's
 efficiency differs. IOV deviates (z_iov) stay non-centred. Sparse data (a few samples per
-subject) favour the non-centred default.
+subject) favour the non-centred default; so does a parameter whose IIV the data hardly
+determine (a small omega makes a funnel in centred coordinates): ``centred_mask`` lets
+a fit centre some parameters and not others.
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ from popkin.infer.problem import FitData
 from popkin.model import PopulationModel
 
 PARAMETERIZATIONS = ("noncentered", "centered")
+
+
+def centred_mask(model: PopulationModel, parameterization) -> tuple[bool, ...]:
+    """Which columns of the iiv coordinate (``model.eta_names``) NUTS moves centred:
+    none ("noncentered"), all ("centered"), or those of the parameters named (a tuple of
+    names: e.g. centre CL, V and IC50 but not KIN and KOUT, whose IIV the data hardly
+    determine). A correlated block is centred whole or not at all."""
+    names = model.eta_names
+    if isinstance(parameterization, str):
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS} or a tuple of parameter "
+                             f"names with IIV, got {parameterization!r}")
+        return (parameterization == "centered",) * len(names)
+    chosen = set(parameterization)
+    unknown = sorted(chosen - set(names))
+    if unknown:
+        raise ValueError(f"parameterization names {', '.join(unknown)}, which have no IIV in model "
+                         f"{model.name!r}; parameters with IIV: {', '.join(names)}")
+    for block in model.iiv:
+        picked = [p in chosen for p in block.parameters]
+        if block.correlated and len(block.parameters) > 1 and any(picked) and not all(picked):
+            raise ValueError(f"the correlated IIV block ({', '.join(block.parameters)}) is centred whole or not "
+                             "at all: name all of its parameters in parameterization, or none")
+    return tuple(p in chosen for p in names)
 
 
 def _blocks(model: PopulationModel, v: dict):
@@ -58,32 +84,35 @@ def _population(space, u: dict) -> dict:
     return {k: t(u[k]) for k, t in space.transforms.items() if k not in ("z_iiv", "z_iov")}
 
 
-def to_centred(model: PopulationModel, space, data: FitData, u: dict) -> dict:
-    """Unconstrained model point ``u`` -> the sampler's centred point ``w``."""
+def to_centred(model: PopulationModel, space, data: FitData, u: dict, mask=None) -> dict:
+    """Unconstrained model point ``u`` -> the sampler's point ``w`` (the columns of
+    ``mask``, default all, centred)."""
     if not model.eta_names:
         return dict(u)
+    mask = jnp.asarray((True,) * len(model.eta_names) if mask is None else mask)
     v = _population(space, u)
     omega, z, cols = v["omega"], u["z_iiv"], []
     for sl, chol in _blocks(model, v):
         cols.append(z[:, sl] * omega[sl] if chol is None else z[:, sl] @ (omega[sl][:, None] * chol).T)
-    return {**u, "z_iiv": _typical(model, data, v) + jnp.concatenate(cols, axis=1)}
+    phi = _typical(model, data, v) + jnp.concatenate(cols, axis=1)
+    return {**u, "z_iiv": jnp.where(mask, phi, z)}
 
 
-def from_centred(model: PopulationModel, space, data: FitData, w: dict):
-    """The sampler's centred point ``w`` -> (the model's unconstrained point ``u``, the log
-    Jacobian determinant of w -> u)."""
+def from_centred(model: PopulationModel, space, data: FitData, w: dict, mask=None):
+    """The sampler's point ``w`` -> (the model's unconstrained point ``u``, the log
+    Jacobian determinant of w -> u); ``mask`` as in ``to_centred``."""
     if not model.eta_names:
         return dict(w), 0.0
+    mask = (True,) * len(model.eta_names) if mask is None else tuple(mask)
     v = _population(space, w)
     omega = v["omega"]
-    eta = w["z_iiv"] - _typical(model, data, v)
-    n = eta.shape[0]
-    cols, log_det = [], -n * jnp.sum(jnp.log(omega))
+    scaled = (w["z_iiv"] - _typical(model, data, v)) / omega            # (phi - log TV) / omega
+    n = scaled.shape[0]
+    cols, log_det = [], -n * jnp.sum(jnp.where(jnp.asarray(mask), jnp.log(omega), 0.0))
     for sl, chol in _blocks(model, v):
-        scaled = eta[:, sl] / omega[sl]
-        if chol is None:
-            cols.append(scaled)
-        else:
-            cols.append(solve_triangular(chol, scaled.T, lower=True).T)
+        if chol is not None and mask[sl.start]:                         # a centred correlated block
+            cols.append(solve_triangular(chol, scaled[:, sl].T, lower=True).T)
             log_det = log_det - n * jnp.sum(jnp.log(jnp.diagonal(chol)))
+        else:                                                           # column by column
+            cols.append(jnp.where(jnp.asarray(mask[sl]), scaled[:, sl], w["z_iiv"][:, sl]))
     return {**w, "z_iiv": jnp.concatenate(cols, axis=1)}, log_det

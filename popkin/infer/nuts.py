@@ -29,7 +29,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import potential_energy
 from numpyro.util import is_prng_key
 
-from popkin.infer.centring import PARAMETERIZATIONS, from_centred, to_centred
+from popkin.infer.centring import PARAMETERIZATIONS, centred_mask, from_centred, to_centred
 from popkin.infer.density import with_derived
 from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_start
 from popkin.infer.numpyro_model import population_model
@@ -56,10 +56,11 @@ class NUTSOptions:
     jitter: SD of the Gaussian jitter added to the starting point of each chain
         (unconstrained scale), so that R-hat can see chains that disagree.
     parameterization: the coordinates NUTS moves in: "noncentered" (the model's own:
-        standard normal deviates z per subject; best for sparse data) or "centered" (each
+        standard normal deviates z per subject; best for sparse data), "centered" (each
         subject's parameters on the eta scale, ``popkin.infer.centring``; best when the
-        data pin every subject's parameters, e.g. rich sampling or a PD response). Same
-        posterior and the same returned sites either way.
+        data pin every subject's parameters, e.g. rich sampling or a PD response), or a
+        tuple of the parameters to centre (the others stay non-centred). Same posterior
+        and the same returned sites either way.
     """
 
     chains: int = 4
@@ -72,14 +73,17 @@ class NUTSOptions:
     progress: bool = True
     init: str = "map"
     jitter: float = 0.1
-    parameterization: str = "noncentered"
+    parameterization: str | tuple = "noncentered"
 
     def __post_init__(self):
         if self.init not in ("map", "initial"):
             raise ValueError(f"NUTSOptions.init must be 'map' or 'initial', got {self.init!r}")
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"NUTSOptions.parameterization must be one of {PARAMETERIZATIONS}, "
-                             f"got {self.parameterization!r}")
+        if isinstance(self.parameterization, str):
+            if self.parameterization not in PARAMETERIZATIONS:
+                raise ValueError(f"NUTSOptions.parameterization must be one of {PARAMETERIZATIONS} or a tuple "
+                                 f"of parameter names, got {self.parameterization!r}")
+        else:
+            object.__setattr__(self, "parameterization", tuple(self.parameterization))
         if min(self.chains, self.warmup, self.draws) < 1:
             raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")
 
@@ -173,7 +177,8 @@ class PopulationNUTS(MCMCKernel):
 
     def __init__(self, model: PopulationModel, space, options: NUTSOptions):
         self._model, self._space, self._options = model, space, options
-        self._centred = options.parameterization == "centered"
+        self._mask = centred_mask(model, options.parameterization)
+        self._centred = any(self._mask)
         self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
         self._sample_fn = self._base_sample_fn
 
@@ -182,13 +187,13 @@ class PopulationNUTS(MCMCKernel):
             return partial(_potential, self._model, data, dv)
 
         def centred(w):
-            u, log_det = from_centred(self._model, self._space, data, w)
+            u, log_det = from_centred(self._model, self._space, data, w, self._mask)
             return _potential(self._model, data, dv, u) - log_det
 
         return centred
 
     def _model_point(self, data, w):
-        return from_centred(self._model, self._space, data, w)[0] if self._centred else w
+        return from_centred(self._model, self._space, data, w, self._mask)[0] if self._centred else w
 
     @property
     def default_fields(self):
@@ -199,7 +204,7 @@ class PopulationNUTS(MCMCKernel):
 
         def one(params, key):
             if self._centred:
-                params = to_centred(self._model, self._space, model_args[0], params)
+                params = to_centred(self._model, self._space, model_args[0], params, self._mask)
             return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
                                  max_tree_depth=o.max_tree_depth, dense_mass=o.dense_mass,
                                  model_args=model_args, model_kwargs=model_kwargs, rng_key=key)

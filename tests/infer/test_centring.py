@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from popkin.infer.centring import from_centred, to_centred
+from popkin.infer.centring import centred_mask, from_centred, to_centred
 from popkin.infer.density import initial_values
 from popkin.infer.numpyro_model import derive
 from popkin.infer.problem import bind
@@ -52,34 +52,54 @@ def _random_point(problem, seed):
     return unravel(flat + 0.5 * jax.random.normal(jax.random.PRNGKey(seed), flat.shape))
 
 
+# which parameters are centred: all, the correlated block only, the diagonal one only
+CHOICES = ["centered", ("CL", "V"), ("KA",)]
+
+
+@pytest.mark.parametrize("choice", CHOICES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_centred_map_round_trips_and_gives_each_subjects_log_parameter(data, seed):
+def test_centred_map_round_trips_and_gives_each_subjects_log_parameter(data, seed, choice):
     # covariates (power, categorical, linear, exponential), a correlated block and a
-    # diagonal one: phi = log TV_i + eta_i, i.e. log of the individual parameter
+    # diagonal one: phi = log TV_i + eta_i, i.e. log of the individual parameter, in
+    # the centred columns; the others keep z
     problem = bind(_model(), data)
+    mask = centred_mask(problem.model, choice)
     u = _random_point(problem, seed)
-    w = to_centred(problem.model, problem.space, problem.data, u)
-    back, _ = from_centred(problem.model, problem.space, problem.data, w)
+    w = to_centred(problem.model, problem.space, problem.data, u, mask)
+    back, _ = from_centred(problem.model, problem.space, problem.data, w, mask)
     for k in u:
         np.testing.assert_allclose(back[k], u[k], rtol=1e-12, atol=1e-12)
     d = derive(problem.model, problem.data, problem.space.constrain(u))
     cols = [problem.model.thetas.index(p) for p in problem.model.eta_names]
-    np.testing.assert_allclose(w["z_iiv"], np.log(d.individual[:, cols]), rtol=1e-12)
+    want = np.where(np.asarray(mask), np.log(d.individual[:, cols]), u["z_iiv"])
+    np.testing.assert_allclose(w["z_iiv"], want, rtol=1e-12)
 
 
-def test_centred_log_jacobian_equals_the_autodiff_determinant(data):
+@pytest.mark.parametrize("choice", CHOICES)
+def test_centred_log_jacobian_equals_the_autodiff_determinant(data, choice):
     problem = bind(_model(), data)
-    w = to_centred(problem.model, problem.space, problem.data, _random_point(problem, 3))
+    mask = centred_mask(problem.model, choice)
+    w = to_centred(problem.model, problem.space, problem.data, _random_point(problem, 3), mask)
     flat, unravel = ravel_pytree(w)
 
     def z_of(x):
-        return from_centred(problem.model, problem.space, problem.data, unravel(x))[0]
+        return from_centred(problem.model, problem.space, problem.data, unravel(x), mask)[0]
 
     full = jax.jacobian(lambda x: ravel_pytree(z_of(x))[0])(flat)       # (dim u, dim w)
     sign, log_det = np.linalg.slogdet(np.asarray(full))
     assert sign != 0
-    _, claimed = from_centred(problem.model, problem.space, problem.data, w)
+    _, claimed = from_centred(problem.model, problem.space, problem.data, w, mask)
     np.testing.assert_allclose(float(claimed), log_det, rtol=1e-10)
+
+
+def test_centred_choice_by_name_is_checked(data):
+    model = _model()
+    assert centred_mask(model, "noncentered") == (False, False, False)
+    assert centred_mask(model, ("KA",)) == (False, False, True)
+    with pytest.raises(ValueError, match="no IIV.*CL, V, KA"):
+        centred_mask(model, ("CL", "V", "KOUT"))
+    with pytest.raises(ValueError, match="correlated IIV block \\(CL, V\\) is centred whole"):
+        centred_mask(model, ("CL",))
 
 
 def test_centred_nuts_samples_the_same_posterior_as_non_centred(theoph_short_fit, theoph_centred_short_fit):
