@@ -42,6 +42,8 @@ def main(argv=None):
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--max-tree-depth", type=int, default=10)
     ap.add_argument("--no-warm", action="store_true", help="skip the second (compiled) run")
+    ap.add_argument("--parameterization", default="noncentered", choices=("noncentered", "centered"),
+                    help="popkin's NUTS coordinates; the study itself uses the Stan programs' (non-centred)")
     args = ap.parse_args(argv)
 
     from benchmarks.common import emit, setup_jax
@@ -61,7 +63,8 @@ def main(argv=None):
     t_read = time.perf_counter()
 
     opts = NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-                       target_accept=args.target_accept, max_tree_depth=args.max_tree_depth, progress=False)
+                       target_accept=args.target_accept, max_tree_depth=args.max_tree_depth, progress=False,
+                       parameterization=args.parameterization)
     sampler = Sampler(problem, opts)
     t0, c0 = time.perf_counter(), time.process_time()
     draws = sampler.run(problem)
@@ -93,7 +96,7 @@ def main(argv=None):
         "leapfrog_sampling": int(np.sum(stats["num_steps"])),
         "treedepth_max_hits": int(np.sum(stats["num_steps"] >= 2 ** args.max_tree_depth - 1)),
         "step_size": np.asarray(stats["adapt_state.step_size"])[:, -1].tolist(),
-        "map_start": draws.mode is not None,
+        "map_start": draws.mode is not None, "parameterization": args.parameterization,
         "n_subjects": problem.data.n_subjects, "n_obs": int(np.asarray(problem.data.observed).sum()),
         "sites": sites,
     })
