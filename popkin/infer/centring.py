@@ -41,6 +41,14 @@ from popkin.model import PopulationModel
 PARAMETERIZATIONS = ("noncentered", "centered")
 
 
+def check_parameterization(parameterization) -> None:
+    """A named parameterization must be one of ``PARAMETERIZATIONS`` (a tuple of names is
+    checked against the model by ``centred_mask``)."""
+    if isinstance(parameterization, str) and parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS} or a tuple of parameter "
+                         f"names with IIV, got {parameterization!r}")
+
+
 def centred_mask(model: PopulationModel, parameterization) -> tuple[bool, ...]:
     """Which columns of the iiv coordinate (``model.eta_names``) NUTS moves centred:
     none ("noncentered"), all ("centered"), or those of the parameters named (a tuple of
@@ -48,9 +56,7 @@ def centred_mask(model: PopulationModel, parameterization) -> tuple[bool, ...]:
     determine). A correlated block is centred whole or not at all."""
     names = model.eta_names
     if isinstance(parameterization, str):
-        if parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS} or a tuple of parameter "
-                             f"names with IIV, got {parameterization!r}")
+        check_parameterization(parameterization)
         return (parameterization == "centered",) * len(names)
     chosen = set(parameterization)
     unknown = sorted(chosen - set(names))

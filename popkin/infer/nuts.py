@@ -29,7 +29,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import potential_energy
 from numpyro.util import is_prng_key
 
-from popkin.infer.centring import PARAMETERIZATIONS, centred_mask, from_centred, to_centred
+from popkin.infer.centring import centred_mask, check_parameterization, from_centred, to_centred
 from popkin.infer.density import with_derived
 from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_start
 from popkin.infer.numpyro_model import population_model
@@ -78,11 +78,8 @@ class NUTSOptions:
     def __post_init__(self):
         if self.init not in ("map", "initial"):
             raise ValueError(f"NUTSOptions.init must be 'map' or 'initial', got {self.init!r}")
-        if isinstance(self.parameterization, str):
-            if self.parameterization not in PARAMETERIZATIONS:
-                raise ValueError(f"NUTSOptions.parameterization must be one of {PARAMETERIZATIONS} or a tuple "
-                                 f"of parameter names, got {self.parameterization!r}")
-        else:
+        check_parameterization(self.parameterization)
+        if not isinstance(self.parameterization, str):
             object.__setattr__(self, "parameterization", tuple(self.parameterization))
         if min(self.chains, self.warmup, self.draws) < 1:
             raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")

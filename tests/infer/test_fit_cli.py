@@ -17,12 +17,17 @@ def _theoph_csv():
     return str(path("theoph.csv"))
 
 
+def _short_nuts_args(out, seed, *extra):
+    """``popkin fit`` of theophylline with the fixtures' short NUTS settings (2 x 150 x 150)."""
+    return ["fit", _theoph_csv(), "--model", "models/theoph.py", "--method", "nuts", "--chains", "2",
+            "--warmup", "150", "--draws", "150", "--seed", str(seed), *extra, "--no-progress", "--out", str(out)]
+
+
 def test_fit_command_writes_table_and_posterior_and_refuses_existing_folder(tmp_path, monkeypatch,
                                                                             theoph_short_fit):
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))   # the command sets host devices
     out = tmp_path / "theoph-fit"
-    args = ["fit", _theoph_csv(), "--model", "models/theoph.py", "--method", "nuts", "--chains", "2",
-            "--warmup", "150", "--draws", "150", "--seed", "11", "--no-progress", "--out", str(out)]
+    args = _short_nuts_args(out, 11)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "parameters.csv", index_col="parameter")
@@ -52,8 +57,7 @@ def test_fit_command_reports_model_file_errors(tmp_path):
 def test_fit_command_passes_the_parameterization(tmp_path, monkeypatch, theoph_centred_short_fit):
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     out = tmp_path / "theoph-centred"
-    args = ["fit", _theoph_csv(), "--model", "models/theoph.py", "--chains", "2", "--warmup", "150",
-            "--draws", "150", "--seed", "5", "--parameterization", "centered", "--no-progress", "--out", str(out)]
+    args = _short_nuts_args(out, 5, "--parameterization", "centered")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "parameters.csv", index_col="parameter")
