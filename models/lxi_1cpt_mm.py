@@ -8,7 +8,8 @@ is 30 ng/mL), V/F (L), KA (1/h); the reported concentration is A / V x 1000 ng/m
 (S2 = V/1000). Saturable elimination makes exposure rise more than proportionally with
 dose, as the trial showed. Log-normal IIV on VM, KM, V, KA (diagonal); combined error.
 Integrated with diffrax (Tsit5, rtol 1e-6); a failed solve gives NaN predictions that
-the sampler rejects. (The virtual trial itself was simulated with parallel linear and
+the sampler rejects; gradients by forward sensitivities (0.20 against 0.26 s by
+reverse mode; ``ODEOptions.sensitivities``). (The virtual trial itself was simulated with parallel linear and
 Michaelis-Menten elimination, auto-inhibited, with a dose-dependent F:
 ``lxi_1cpt_autoinh.py``; see
 docs/lxi15029-virtual-trial.md.)
@@ -20,7 +21,8 @@ from popkin.model import IIV, CombinedError, Derived, PopulationModel, Theta
 from popkin.pk.ode import ODEOptions
 from popkin.pk.ode_models import CompartmentODE
 
-ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-9, max_steps=1024, throw=False)
+ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-9, max_steps=1024, throw=False,
+                 sensitivities="forward")
 
 model = PopulationModel(
     name="lxi-1cpt-mm",

@@ -18,7 +18,8 @@ values below (which are also the medians of the default priors, LogNormal(log
 initial, 1)) are round guesses, not the truth.
 
 Integrated with diffrax (Tsit5, rtol 1e-6); a failed solve gives NaN predictions that
-the sampler rejects (``throw=False``).
+the sampler rejects (``throw=False``). Gradients by forward sensitivities (0.18 against
+0.28 s by reverse mode on 2 CPU cores; ``ODEOptions.sensitivities``).
 """
 
 import diffrax
@@ -27,7 +28,8 @@ from popkin.model import IIV, CombinedError, Derived, PopulationModel, Theta
 from popkin.pk.ode import ODEOptions
 from popkin.pk.ode_models import CompartmentODE
 
-ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-9, max_steps=1024, throw=False)
+ODE = ODEOptions(solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-9, max_steps=1024, throw=False,
+                 sensitivities="forward")
 
 model = PopulationModel(
     name="lxi-1cpt-mm-linear",

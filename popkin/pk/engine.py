@@ -149,10 +149,18 @@ def solve_population(model, events, params, *, steady_state: bool | int | None =
 
 def predict_population(model, events, params, *, steady_state: bool | int | None = None,
                        max_generated: int | None = None, bolus_only: bool | None = None):
-    """``predict`` for every subject: ``(N, E)``. See ``solve_population``."""
+    """``predict`` for every subject: ``(N, E)``. See ``solve_population``.
+
+    An ODE model with ``ODEOptions(sensitivities="forward")`` whose parameters are all
+    constant within a subject (scalars or ``(N,)``) is differentiated by forward
+    sensitivities (``_forward_sensitivities``); otherwise by reverse mode.
+    """
     flag = _ss_flag(events, steady_state)
+    q = _per_subject(params, events)
+    if _asks_forward(model) and all(v.ndim == 1 for v in q.values()):
+        return _forward_sensitivities(model, events, q, flag, _pool(events, flag, max_generated), bolus_only)
     run = _runner(model, events, params, flag, _pool(events, flag, max_generated), bolus_only)
-    return jax.vmap(lambda ev, q: _predict(model, ev, q, run))(events, _per_subject(params, events))
+    return jax.vmap(lambda ev, q: _predict(model, ev, q, run))(events, q)
 
 
 def generated_slots(events) -> int:
@@ -579,10 +587,70 @@ def _forward_mode(model):
             continue
         value = getattr(model, f.name)
         if isinstance(value, ODEOptions):
-            changes[f.name] = dataclasses.replace(value, adjoint=diffrax.ForwardMode())
+            changes[f.name] = dataclasses.replace(value, adjoint=diffrax.ForwardMode(), sensitivities="reverse")
         elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
             changes[f.name] = _forward_mode(value)
     return dataclasses.replace(model, **changes) if changes else model
+
+
+def _ode_options(model):
+    """Every ``ODEOptions`` a model holds (models holding models: PK/PD)."""
+    import dataclasses
+
+    from popkin.pk.ode import ODEOptions
+
+    if not dataclasses.is_dataclass(model) or isinstance(model, type):
+        return []
+    out = []
+    for f in dataclasses.fields(model):
+        value = getattr(model, f.name)
+        if isinstance(value, ODEOptions):
+            out.append(value)
+        elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
+            out.extend(_ode_options(value))
+    return out
+
+
+def _asks_forward(model) -> bool:
+    options = _ode_options(model)
+    return bool(options) and all(o.sensitivities == "forward" for o in options)
+
+
+def _forward_sensitivities(model, events, q, flag, pool, bolus_flag):
+    """Predictions ``(N, E)`` whose reverse-mode derivative is computed by forward
+    sensitivities (``ODEOptions.sensitivities``).
+
+    With F_i = f(events_i, p_i) the predictions of subject i and p_i its k parameters,
+    the forward pass computes F_i and J_i = dF_i/dp_i together: ``jax.jvp`` along the
+    k unit vectors (vmapped; the solver's step-size control depends on the primal only,
+    so the k tangents share one sequence of steps), with every ODE solve in diffrax's
+    forward mode. The backward pass is g -> sum_e g_ie J_iek: no reverse sweep through
+    the solver and no checkpoints. Records with a zero cotangent (padding, unobserved
+    records) are left out of the sum, so a non-finite prediction there does not leak
+    into the gradient."""
+    fwd = _forward_mode(model)
+    names = sorted(q)
+    run = _runner(fwd, events, q, flag, pool, bolus_flag)
+    eye = jnp.eye(len(names), dtype=events.time.dtype)
+
+    def subject(ev, p):                           # p: (k,) -> F (E,), J (E, k)
+        f = lambda pk: _predict(fwd, ev, dict(zip(names, pk)), run)
+        ys, cols = jax.vmap(lambda t: jax.jvp(f, (p,), (t,)))(eye)
+        return ys[0], cols.T
+
+    @jax.custom_vjp
+    def predictions(p):
+        return jax.vmap(lambda ev, pk: _predict(fwd, ev, dict(zip(names, pk)), run))(events, p)
+
+    def forward(p):
+        return jax.vmap(subject)(events, p)
+
+    def backward(jac, g):
+        used = g != 0
+        return (jnp.einsum("ne,nek->nk", jnp.where(used, g, 0.0), jnp.where(used[..., None], jac, 0.0)),)
+
+    predictions.defvjp(forward, backward)
+    return predictions(jnp.stack([q[n] for n in names], axis=1))
 
 
 def _fixed_point(m, m_fwd, x0, args):

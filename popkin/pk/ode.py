@@ -67,6 +67,20 @@ class ODEOptions:
     throw: True raises a runtime error with the advice above when the solver fails;
         False returns NaN amounts instead, so that a sampler or optimiser rejects the
         parameter values rather than stopping the whole run.
+    sensitivities: how a population fit gets the gradient of the log density.
+        ``"reverse"`` (default): reverse mode through the solver, with ``adjoint``.
+        ``"forward"``: forward sensitivities, as Stan's and NONMEM's ODE solvers
+        compute them: each subject's predictions and their Jacobian with respect to its
+        k parameters come from one forward-mode solve (k tangents), and the backward
+        pass multiplies by that Jacobian (``popkin.pk.engine.predict_population``). The
+        cost grows with k and does not store checkpoints: it pays off with few
+        parameters and states (LXI-15029 1-cpt MM + linear, 2 states, k = 6: 0.18
+        against 0.28 s per gradient, compile 4 against 8 s) and loses with many (the
+        auto-inhibition model, 3 states, k = 12: 0.52 against 0.21 s); measure
+        (docs/ode-and-pd.md). Not for ``jax.jvp``/``jacfwd`` of the predictions
+        (reverse-only rule; Laplace switches it off itself). Applies when
+        every parameter is constant within a subject; with per-record parameters
+        (IOV, time-varying covariates) the reverse path is used.
     """
 
     solver: Any = field(default_factory=diffrax.Tsit5)
@@ -75,8 +89,11 @@ class ODEOptions:
     max_steps: int = 4096
     adjoint: Any = field(default_factory=diffrax.RecursiveCheckpointAdjoint)
     throw: bool = True
+    sensitivities: str = "reverse"
 
     def __post_init__(self):
+        if self.sensitivities not in ("reverse", "forward"):
+            raise ModelError(f'ODEOptions: sensitivities must be "reverse" or "forward", got {self.sensitivities!r}')
         if not (self.rtol > 0 and self.atol > 0):
             raise ModelError(f"ODEOptions: rtol and atol must be > 0, got rtol={self.rtol}, atol={self.atol}")
         if int(self.max_steps) < 1:
