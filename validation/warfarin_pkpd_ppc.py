@@ -3,7 +3,7 @@ check of the PCA (prothrombin complex activity), the figure and numbers of
 docs/models.md ("Warfarin PK/PD: posterior predictive check of PCA").
 
     python validation/warfarin_pkpd_ppc.py --out /tmp/warfarin-pkpd \
-        [--chains 2 --warmup 200 --draws 200 --seed 1 --max-tree-depth 10 --parameterization centered]
+        [--chains 2 --warmup 200 --draws 200 --seed 1 --max-tree-depth 10 --parameterization centered|CL,V,...]
         [--figure docs/warfarin_pca_vpc.png]
 
 Writes into the new folder OUT: parameters.csv (the parameter table), posterior.nc, and
@@ -37,11 +37,15 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tree-depth", type=int, default=10)
-    ap.add_argument("--parameterization", choices=("centered", "noncentered"), default="centered",
-                    help="NUTS coordinates (centred: the PCA data pin every subject's KIN, KOUT, IC50)")
+    ap.add_argument("--parameterization", default="centered",
+                    help="NUTS coordinates: centered (the PCA data pin every subject's KIN, KOUT, IC50), "
+                         "noncentered, or the parameters to centre, comma-separated (e.g. CL,V,KA,IC50)")
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--figure", type=Path, default=None, help="also save the PCA VPC figure here")
     args = ap.parse_args(argv)
+    from popkin.infer.centring import parse_parameterization
+
+    args.parameterization = parse_parameterization(args.parameterization)
     if args.out.exists():
         sys.exit(f"{args.out} already exists; give a new folder")
 
@@ -92,7 +96,8 @@ def main(argv=None) -> int:
 
     numbers = {
         "settings": f"{args.chains} chains x {args.warmup} warm-up x {args.draws} draws, seed {args.seed}, "
-                    f"max tree depth {args.max_tree_depth}, {args.parameterization}",
+                    f"max tree depth {args.max_tree_depth}, "
+                    f"{args.parameterization if isinstance(args.parameterization, str) else 'centred: ' + ','.join(args.parameterization)}",
         "fit_seconds": round(seconds, 1),
         "divergences": int(result.idata.sample_stats["diverging"].sum()),
         "max_rhat": float(result.table["rhat"].max()),

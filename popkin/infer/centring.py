@@ -49,6 +49,21 @@ def check_parameterization(parameterization) -> None:
                          f"names with IIV, got {parameterization!r}")
 
 
+def parse_parameterization(text: str):
+    """A parameterization written on a command line: "noncentered", "centered", or a
+    comma-separated list of parameters to centre ("CL,V,KA,IC50") -> the value
+    ``NUTSOptions(parameterization=...)`` takes (names are checked against the model
+    when the fit starts)."""
+    text = text.strip()
+    if text in PARAMETERIZATIONS:
+        return text
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or any(not n.isidentifier() for n in names):
+        raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS} or parameter names separated by "
+                         f"commas (e.g. CL,V,KA), got {text!r}")
+    return names
+
+
 def centred_mask(model: PopulationModel, parameterization) -> tuple[bool, ...]:
     """Which columns of the iiv coordinate (``model.eta_names``) NUTS moves centred:
     none ("noncentered"), all ("centered"), or those of the parameters named (a tuple of
@@ -62,7 +77,8 @@ def centred_mask(model: PopulationModel, parameterization) -> tuple[bool, ...]:
     unknown = sorted(chosen - set(names))
     if unknown:
         raise ValueError(f"parameterization names {', '.join(unknown)}, which have no IIV in model "
-                         f"{model.name!r}; parameters with IIV: {', '.join(names)}")
+                         f"{model.name!r}; give 'noncentered', 'centered' or parameters with IIV: "
+                         f"{', '.join(names)}")
     for block in model.iiv:
         picked = [p in chosen for p in block.parameters]
         if block.correlated and len(block.parameters) > 1 and any(picked) and not all(picked):

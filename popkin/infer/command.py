@@ -18,6 +18,15 @@ def _host_devices(chains: int) -> None:
     numpyro.set_host_device_count(max(1, min(chains, os.cpu_count() or 1)))
 
 
+def _parameterization(ctx, param, value):
+    from popkin.infer.centring import parse_parameterization
+
+    try:
+        return parse_parameterization(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 @click.command("fit")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", "model_file", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -29,9 +38,10 @@ def _host_devices(chains: int) -> None:
 @click.option("--draws", type=int, default=500, show_default=True)
 @click.option("--target-accept", type=float, default=0.9, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--parameterization", type=click.Choice(["noncentered", "centered"]), default="noncentered",
-              show_default=True, help="NUTS coordinates: centered suits data that pin every subject (rich "
-              "sampling, a PD response); see popkin.infer.centring")
+@click.option("--parameterization", default="noncentered", show_default=True, callback=_parameterization,
+              help="NUTS coordinates: noncentered, centered (suits data that pin every subject: rich sampling, a "
+              "PD response), or the parameters to centre, comma-separated (e.g. CL,V,KA,IC50); see "
+              "popkin.infer.centring")
 @click.option("--layout", default=None, help="data layout name (popkin.data.LAYOUTS), overrides the model file's")
 @click.option("--translate", multiple=True, help="data translation (repeatable), overrides the model file's")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -64,6 +74,12 @@ def fit(data, model_file, method, out, chains, warmup, draws, target_accept, see
             kwargs["translate"] = tuple(translate)
         dataset = read(data, **kwargs)
         if method == "nuts":
+            from popkin.infer.centring import centred_mask
+
+            try:
+                centred_mask(entry.model, parameterization)   # names checked before any work
+            except ValueError as err:
+                raise click.BadParameter(str(err), param_hint="--parameterization") from None
             options = NUTSOptions(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                                   seed=seed, progress=progress, parameterization=parameterization)
         elif method == "map":

@@ -89,22 +89,25 @@ def chain_method(chains: int, ode: bool = False) -> str:
     """'vectorized' on an accelerator, 'parallel' on CPU when there are enough host
     devices for the chains, 'sequential' otherwise.
 
-    ode: the structural model integrates an ODE (diffrax). Such models never run in
-    'parallel' (``jax.pmap``): the reverse pass of diffrax's checkpointed adjoint fails
-    under pmap ("Closure-converted function called with different dynamic arguments",
-    diffrax issue #765, seen here with the warfarin PK/PD model), so their chains run
-    one after the other on CPU."""
+    ode: the structural model's gradient goes through diffrax in reverse mode. Such
+    models never run in 'parallel' (``jax.pmap``): the reverse pass of diffrax's
+    checkpointed adjoint fails under pmap ("Closure-converted function called with
+    different dynamic arguments", diffrax issue #765, seen here with the warfarin PK/PD
+    model), so their chains run one after the other on CPU. ODE models with
+    ``ODEOptions(sensitivities="forward")`` have no reverse pass through the solver and
+    run in parallel."""
     if jax.default_backend() != "cpu":
         return "vectorized"
     return "parallel" if jax.local_device_count() >= chains > 1 and not ode else "sequential"
 
 
 def uses_ode(model: PopulationModel) -> bool:
-    """Whether the structural model of ``model`` is integrated with diffrax (it carries
-    ``ODEOptions``)."""
-    from popkin.pk.ode import ODEOptions
+    """Whether the gradient of ``model`` goes through a diffrax solve in reverse mode: its
+    structural model integrates an ODE (carries ``ODEOptions``, also inside a PK/PD
+    model) without forward sensitivities."""
+    from popkin.pk.ode import ode_options
 
-    return isinstance(getattr(model.structural, "options", None), ODEOptions)
+    return any(o.sensitivities == "reverse" for o in ode_options(model.structural))
 
 
 class ParallelChains:

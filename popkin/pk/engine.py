@@ -593,26 +593,10 @@ def _forward_mode(model):
     return dataclasses.replace(model, **changes) if changes else model
 
 
-def _ode_options(model):
-    """Every ``ODEOptions`` a model holds (models holding models: PK/PD)."""
-    import dataclasses
-
-    from popkin.pk.ode import ODEOptions
-
-    if not dataclasses.is_dataclass(model) or isinstance(model, type):
-        return []
-    out = []
-    for f in dataclasses.fields(model):
-        value = getattr(model, f.name)
-        if isinstance(value, ODEOptions):
-            out.append(value)
-        elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
-            out.extend(_ode_options(value))
-    return out
-
-
 def _asks_forward(model) -> bool:
-    options = _ode_options(model)
+    from popkin.pk.ode import ode_options
+
+    options = ode_options(model)
     return bool(options) and all(o.sensitivities == "forward" for o in options)
 
 

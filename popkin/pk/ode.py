@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from popkin.errors import ModelError
 from popkin.pk.model import Model
 
-__all__ = ["ODEOptions", "ODEModel", "ODEMixin", "integrate"]
+__all__ = ["ODEOptions", "ODEModel", "ODEMixin", "integrate", "ode_options"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,23 @@ class ODEOptions:
             raise ModelError(f"ODEOptions: rtol and atol must be > 0, got rtol={self.rtol}, atol={self.atol}")
         if int(self.max_steps) < 1:
             raise ModelError(f"ODEOptions: max_steps must be a positive integer, got {self.max_steps}")
+
+
+def ode_options(model) -> list[ODEOptions]:
+    """Every ``ODEOptions`` a structural model holds (models holding models, e.g. a PK/PD
+    model's PD part, are searched field by field); empty for closed forms."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(model) or isinstance(model, type):
+        return []
+    out = []
+    for f in dataclasses.fields(model):
+        value = getattr(model, f.name)
+        if isinstance(value, ODEOptions):
+            out.append(value)
+        elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
+            out.extend(ode_options(value))
+    return out
 
 
 def _max_steps_message(max_steps: int) -> str:

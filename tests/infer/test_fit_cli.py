@@ -63,5 +63,17 @@ def test_fit_command_passes_the_parameterization(tmp_path, monkeypatch, theoph_c
     table = pd.read_csv(out / "parameters.csv", index_col="parameter")
     # the centred fixture's draws (a non-centred run with seed 5 gives other draws)
     assert table.loc["CL", "median"] == pytest.approx(theoph_centred_short_fit.table.loc["CL", "median"], rel=1e-5)
-    wrong = CliRunner().invoke(main, [a if a != "centered" else "centred" for a in args])
-    assert wrong.exit_code != 0 and "centered" in wrong.output
+    other = tmp_path / "misspelt"
+    wrong = CliRunner().invoke(main, _short_nuts_args(other, 5, "--parameterization", "centred"))
+    assert wrong.exit_code != 0 and "centered" in wrong.output and "CL, V, KA" in wrong.output
+    assert not other.exists()
+
+
+def test_parameterization_on_the_command_line():
+    """The names, or a comma-separated list of parameters to centre."""
+    from popkin.infer.centring import parse_parameterization
+
+    assert parse_parameterization("centered") == "centered"
+    assert parse_parameterization(" CL, V,KA ") == ("CL", "V", "KA")
+    with pytest.raises(ValueError, match="commas"):
+        parse_parameterization("CL;V")

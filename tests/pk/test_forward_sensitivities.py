@@ -143,3 +143,45 @@ def test_the_forward_mode_variant_used_for_jvp_leaves_the_custom_rule_off():
 def test_sensitivities_option_is_checked():
     with pytest.raises(ModelError, match='"reverse" or "forward"'):
         ODEOptions(sensitivities="adjoint")
+
+
+def test_chains_of_a_forward_sensitivity_model_run_in_parallel(tmp_path):
+    """No reverse pass through diffrax, so no pmap failure (diffrax #765): NUTS runs the
+    chains of such a model in parallel on CPU host devices (``uses_ode`` is False), and
+    a short fit there gives finite draws. In a fresh process with 2 host devices."""
+    import os
+    import subprocess
+    import sys
+
+    from popkin.infer.catalogue import load_catalogue_model
+    from popkin.infer.nuts import uses_ode
+
+    forward = load_catalogue_model(str(ROOT / "models" / "acop_oral_1cpt_mm.py")).model
+    reverse = dataclasses.replace(forward, structure=dataclasses.replace(
+        forward.structural, options=dataclasses.replace(forward.structural.options, sensitivities="reverse")))
+    assert not uses_ode(forward) and uses_ode(reverse)
+    assert uses_ode(load_catalogue_model(str(ROOT / "models" / "warfarin_pkpd.py")).model)   # PD ODE, reverse
+    assert not uses_ode(load_catalogue_model(str(ROOT / "models" / "theoph.py")).model)      # closed form
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import jax, numpy as np\n"
+        "jax.config.update('jax_enable_x64', True)\n"
+        "from popkin import datasets\n"
+        "from popkin.data import read\n"
+        "from popkin.infer import bind, NUTSOptions\n"
+        "from popkin.infer.catalogue import load_catalogue_model\n"
+        "from popkin.infer.nuts import Sampler\n"
+        f"model = load_catalogue_model({str(ROOT / 'models' / 'acop_oral_1cpt_mm.py')!r}).model\n"
+        "frame = datasets.acop('Oral_1CPTMM').frame\n"
+        "frame = frame[frame['ID'] <= 8].drop(columns=['ROW'])\n"
+        "problem = bind(model, read(frame))\n"
+        "sampler = Sampler(problem, NUTSOptions(chains=2, warmup=20, draws=20, progress=False, seed=3))\n"
+        "draws = sampler.run(problem)\n"
+        "assert sampler.chain_method == 'parallel', sampler.chain_method\n"
+        "assert np.all(np.isfinite(draws.samples['VM'])) and draws.samples['VM'].shape == (2, 20)\n"
+        "print('ok')\n")
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=600)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]
