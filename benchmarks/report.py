@@ -27,6 +27,9 @@ def load(mode: str, out_dir: Path = RESULTS) -> dict:
     for path in sorted(Path(out_dir).glob(f"*-{mode}.json")):
         data = json.loads(path.read_text())
         out[data.get("study", path.stem.rsplit("-", 1)[0])] = data
+    for path in sorted(Path(out_dir).glob(f"*-{mode}-centred.json")):   # NUTS, centred on both sides
+        data = json.loads(path.read_text())
+        out[data.get("study", path.stem.split("-", 1)[0]) + "-centred"] = data
     for path in sorted(Path(out_dir).glob("*.json")):
         if "-" in path.stem:
             continue
@@ -67,8 +70,10 @@ def _machine(m: dict) -> list[str]:
 
 def nuts_table(data: dict) -> list[str]:
     s = data["settings"]
+    centred = data.get("parameterization") == "centered"
+    where = ", IIV centred on both sides" if centred else ", IIV non-centred on both sides"
     lines = [f"### NUTS: popkin vs Stan ({data['mode']}: {s['chains']} chains x {s['warmup']} warm-up x "
-             f"{s['draws']} draws, same seed on both sides)", ""] + _machine(data["machine"]) + [
+             f"{s['draws']} draws, same seed on both sides{where})", ""] + _machine(data["machine"]) + [
         "",
         "| problem | subjects / obs | log density equal | popkin: min bulk ESS, sampling s, ESS/s | "
         "Stan: min bulk ESS, sampling s (chains' own s), ESS/s | ESS/s ratio (vs Stan chains' clock) | "
@@ -261,11 +266,13 @@ def render(results: dict, mode: str) -> str:
     if mode == "quick":
         lines += ["**These are `--quick` numbers: tiny settings run to validate the harness, on whatever load the "
                   "machine had. They are not the study; run `python -m benchmarks.run --full` on a quiet machine.**", ""]
-    builders = (("nuts", nuts_table, plot_nuts, "nuts"), ("structural", structural_table, plot_structural, "structural"),
+    builders = (("nuts", nuts_table, plot_nuts, "nuts"), ("nuts-centred", nuts_table, None, None),
+                ("structural", structural_table, plot_structural, "structural"),
                 ("sharding", sharding_table, None, None), ("simulation", simulation_table, None, None))
     for study, table, plot, stem in builders:
         if study not in results:
-            lines += [f"### {study}: no `{study}-{mode}.json` or `{study}.json` yet", ""]
+            if study != "nuts-centred":   # optional: only when that study was run
+                lines += [f"### {study}: no `{study}-{mode}.json` or `{study}.json` yet", ""]
             continue
         lines += table(results[study]) + [""]
         if plot:

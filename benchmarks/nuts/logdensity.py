@@ -57,9 +57,11 @@ def random_points(problem, k: int = 5, seed: int = 1) -> list[dict]:
     return out
 
 
-def popkin_log_densities(problem, points: list[dict]) -> tuple[np.ndarray, np.ndarray, float]:
+def popkin_log_densities(problem, points: list[dict], centred: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """(with Jacobian, without) at each point, from popkin's numpyro model, and the time
-    of one compiled value-and-gradient evaluation at the first point (best of 20)."""
+    of one compiled value-and-gradient evaluation at the first point (best of 20).
+    ``centred``: the densities of popkin's centred coordinates (the model's plus the log
+    Jacobian of phi -> z, as its centred sampler adds it)."""
     import time
 
     import jax
@@ -75,9 +77,16 @@ def popkin_log_densities(problem, points: list[dict]) -> tuple[np.ndarray, np.nd
     logd = jax.jit(lambda v, d: log_density(partial(population_model, model), (d, d.events.dv), {}, v)[0])
     with_j, without = [], []
     for v in points:
-        vj = {k: jnp.asarray(x) for k, x in v.items()}
-        with_j.append(-float(pot(problem.space.unconstrain(vj), data)))
-        without.append(float(logd(vj, data)))
+        vj = {k: jnp.asarray(x) for k, x in v.items() if k != "phi_iiv"}
+        u = problem.space.unconstrain(vj)
+        log_det = 0.0
+        if centred:
+            from popkin.infer.centring import from_centred, to_centred
+
+            w = to_centred(model, problem.space, data, u)
+            log_det = float(from_centred(model, problem.space, data, w)[1])
+        with_j.append(-float(pot(u, data)) + log_det)
+        without.append(float(logd(vj, data)) + log_det)
     vg = jax.jit(jax.value_and_grad(lambda u, d: potential(model, u, d)))
     u0 = problem.space.unconstrain({k: jnp.asarray(x) for k, x in points[0].items()})
     jax.block_until_ready(vg(u0, data))
@@ -101,14 +110,18 @@ def compare(problem, rds, csv: Path, spec: dict, work: Path, k: int = 5, seed: i
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec))
     points = random_points(problem, k, seed)
-    pk_j, pk_n, pk_grad_s = popkin_log_densities(problem, points)
+    centred = bool(spec.get("centred"))
+    if centred:
+        points = [specmod.centred_values(problem, p) for p in points]
+    pk_j, pk_n, pk_grad_s = popkin_log_densities(problem, points, centred)
     stan = stan_side.log_prob(rds, csv, spec_path, [specmod.to_stan_values(spec, p) for p in points], work)
     st_j = np.asarray([p["with_jacobian"] for p in stan["points"]], float)
     st_n = np.asarray([p["without_jacobian"] for p in stan["points"]], float)
     off_j, rel_j = spread(st_j, pk_j)
     off_n, rel_n = spread(st_n, pk_n)
     n_unc = {int(p["n_unconstrained"]) for p in stan["points"]}
-    n_popkin = int(sum(np.size(x) for x in problem.space.unconstrain(points[0]).values()))
+    n_popkin = int(sum(np.size(x) for x in problem.space.unconstrain(
+        {k: v for k, v in points[0].items() if k != "phi_iiv"}).values()))
     return {
         "points": k, "seed": seed,
         "popkin_with_jacobian": pk_j.tolist(), "stan_with_jacobian": st_j.tolist(),

@@ -3,6 +3,12 @@ side by side in one run.
 
     python -m benchmarks.nuts.run --quick|--full [--problems theoph bid2_n1000_sparse ...]
         [--chains 4 --warmup 500 --draws 500] [--no-stan] [--fresh-compile]
+        [--parameterization centered]
+
+``--parameterization centered`` runs both engines in centred coordinates (popkin's
+``NUTSOptions(parameterization="centered")``, the Stan programs' ``centred`` flag:
+``phi_iiv`` = log typical value + eta sampled directly) and writes
+``nuts-<mode>-centred.json``; the default, non-centred on both sides, ``nuts-<mode>.json``.
 
 Per problem (``benchmarks.nuts.problems``):
 
@@ -24,7 +30,9 @@ Definitions (docs/benchmarks.md repeats them):
   parallel processes) and ``chain_s`` (Stan's own clock of its slowest chain, without
   rstan's start-up of the parallel workers); targets use the less favourable ratio;
 * min bulk-ESS/s: the smallest bulk ESS over the population parameters (typical values,
-  IIV SDs and correlations, residual SDs) / sampling time; ``all`` adds every z_iiv;
+  IIV SDs and correlations, residual SDs) / sampling time; ``all`` adds every z_iiv
+  (centred: popkin's z_iiv, mapped back from its chains, and Stan's phi_iiv, what each
+  sampled; so the ``all`` ratio is not reported for centred runs);
 * total (first fit, compile included): popkin ``read_s + cold_s``; Stan
   ``compile_s + sampling_wall_s`` (both without interpreter start and imports, which are
   reported separately).
@@ -97,7 +105,7 @@ def popkin_columns(spec: dict, npz) -> tuple[dict, dict]:
 def stan_columns(spec: dict, draws: dict) -> tuple[dict, dict]:
     names = specmod.popkin_names(spec)
     pop = {names[c]: draws[c] for c in specmod.population_columns(spec)}
-    z = {c: v for c, v in draws.items() if c.startswith("z_iiv[")}
+    z = {c: v for c, v in draws.items() if c.startswith(("z_iiv[", "phi_iiv["))}
     return pop, z
 
 
@@ -124,17 +132,19 @@ def _load() -> list[float] | None:
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
-def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = False, seed: int = 1) -> dict:
+def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = False, seed: int = 1,
+                parameterization: str = "noncentered") -> dict:
     prob = P.PROBLEMS[name]
     work = P.work_dir(name)
     work.mkdir(parents=True, exist_ok=True)
     csv = prob.prepare(work)
     model, source = prob.make_model()
-    spec = specmod.stan_spec(model)
+    centred = parameterization == "centered"
+    spec = specmod.stan_spec(model, centred=centred)
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     row = {"problem": name, "description": prob.description, "model_source": source, "data_file": str(csv),
-           "settings": dict(settings, seed=seed), "spec": spec}
+           "settings": dict(settings, seed=seed), "parameterization": parameterization, "spec": spec}
 
     if stan:
         print(f"[nuts] {name}: compiling {spec['program']} ...", flush=True)
@@ -153,7 +163,8 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
     npz_path, start_path = work / "popkin_draws.npz", work / "popkin_start.npz"
     cmd = python_cmd("benchmarks.nuts.popkin_side", name, csv, npz_path, "--chains", settings["chains"],
                      "--warmup", settings["warmup"], "--draws", settings["draws"], "--seed", seed,
-                     "--target-accept", 0.9, "--max-tree-depth", 10, "--start-out", start_path)
+                     "--target-accept", 0.9, "--max-tree-depth", 10, "--start-out", start_path,
+                     "--parameterization", parameterization)
     n_subjects = P.count_subjects(csv)
     if n_subjects > WARM_RERUN_MAX_SUBJECTS:
         cmd.append("--no-warm")
@@ -181,7 +192,12 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         # not at rstan's random inits: with random inits a theophylline chain settled in
         # the flip-flop mode (KA < KE) and the comparison measured that, not the samplers
         with np.load(start_path) as start:
-            init = specmod.to_stan_values(spec, dict(start))
+            start = dict(start)
+        if centred:
+            from popkin.infer import bind
+
+            start = specmod.centred_values(bind(model, prob.read_popkin(csv)), start)
+        init = specmod.to_stan_values(spec, start)
         init_path = work / "stan_init.json"
         init_path.write_text(json.dumps(init))
         info, draws = stan_side.sample(comp["rds"], csv, spec_path, work, chains=settings["chains"],
@@ -205,7 +221,7 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         row["ratios"] = {
             "ess_per_s": d_pk["ess_per_s"] / d_st["ess_per_s"],
             "ess_per_s_vs_stan_chain_time": d_pk["ess_per_s"] / d_st["ess_per_chain_s"],
-            "ess_per_s_all": d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
+            "ess_per_s_all": None if centred else d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
             "ess_per_1k_grad": d_pk["ess_per_1k_grad"] / d_st["ess_per_1k_grad"],
             "sampling_time": sampling_s / info["sampling_wall_s"],
             "total_time": pk["total_s"] / info["total_s"],
@@ -237,7 +253,8 @@ def _targets(name: str, row: dict) -> dict:
 
 
 def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = True, fresh: bool | None = None,
-        overrides: dict | None = None, note: str = "", append: bool = False) -> Path:
+        overrides: dict | None = None, note: str = "", append: bool = False,
+        parameterization: str = "noncentered") -> Path:
     settings = dict(SETTINGS[mode], **{k: v for k, v in (overrides or {}).items() if v})
     names = list(names or (P.QUICK if mode == "quick" else P.FULL))
     fresh = (mode == "full") if fresh is None else fresh
@@ -247,9 +264,10 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
     from benchmarks.common import setup_jax
 
     setup_jax(True)
-    payload = {"study": "nuts", "mode": mode, "machine": machine(), "settings": settings,
+    payload = {"study": "nuts", "mode": mode, "parameterization": parameterization, "machine": machine(),
+               "settings": settings,
                "problems_requested": names, "rows": [], "note": (SHARED_NOTE + " " + note).strip()}
-    path = Path(out_dir) / f"nuts-{mode}.json"
+    path = Path(out_dir) / (f"nuts-{mode}.json" if parameterization == "noncentered" else f"nuts-{mode}-centred.json")
     if append and path.is_file():   # keep the rows of other problems from an earlier run (same settings)
         old = json.loads(path.read_text())
         if old.get("settings") != settings:
@@ -259,7 +277,7 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
             {"problems": [r["problem"] for r in payload["rows"]], "machine": old["machine"]}]
         payload["problems_requested"] = [r["problem"] for r in payload["rows"]] + names
     for n in names:   # the JSON is rewritten after every problem: a stopped run keeps what it finished
-        payload["rows"].append(run_problem(n, settings, stan=stan, fresh=fresh))
+        payload["rows"].append(run_problem(n, settings, stan=stan, fresh=fresh, parameterization=parameterization))
         payload["problems_done"] = [r["problem"] for r in payload["rows"]]
         payload["machine_at_end"] = {"load_average_1_5_15": _load()}
         write_json(path, payload)
@@ -282,9 +300,12 @@ def main(argv=None):
     ap.add_argument("--append", action="store_true", help="keep the other problems' rows of the existing JSON")
     ap.add_argument("--note", default="", help="a remark stored in the JSON (e.g. how busy the machine was)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--parameterization", default="noncentered", choices=("noncentered", "centered"),
+                    help="IIV coordinates of both engines (default: non-centred)")
     args = ap.parse_args(argv)
     path = run(args.mode or "quick", args.problems, args.out, not args.no_stan, args.fresh_compile,
-               dict(chains=args.chains, warmup=args.warmup, draws=args.draws), args.note, args.append)
+               dict(chains=args.chains, warmup=args.warmup, draws=args.draws), args.note, args.append,
+               args.parameterization)
     print(f"[nuts] wrote {path}")
 
 

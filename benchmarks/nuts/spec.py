@@ -52,8 +52,10 @@ def _lognormal(name: str, spec: Theta) -> tuple[float, float]:
     return float(prior.loc), float(prior.scale)
 
 
-def stan_spec(model) -> dict:
-    """Spec of ``model`` for ``stan_run.R`` (JSON-ready; see the module docstring)."""
+def stan_spec(model, centred: bool = False) -> dict:
+    """Spec of ``model`` for ``stan_run.R`` (JSON-ready; see the module docstring).
+    ``centred``: the Stan programs sample the individual log parameters ``phi_iiv``
+    (popkin's ``parameterization="centered"``) instead of ``z_iiv``."""
     name = _structure_name(model)
     program(model)
     struct_params = PROGRAMS[name][1]
@@ -100,6 +102,7 @@ def stan_spec(model) -> dict:
         "iiv_theta": [thetas.index(p) + 1 for p in eta_names],
         "omega_scale": omega_scale,
         "correlated": int(bool(correlated)),
+        "centred": int(bool(centred)),
         "lkj_eta": float(lkj[0]) if lkj else 1.0,
         "has_add": int("add" in sds),
         "add_scale": 2.0 * float(sds.get("add", 0.5)),
@@ -109,15 +112,30 @@ def stan_spec(model) -> dict:
 
 
 def to_stan_values(spec: dict, values: dict) -> dict:
-    """popkin's constrained sampled sites (one point) -> rstan's parameter list."""
+    """popkin's constrained sampled sites (one point) -> rstan's parameter list. A
+    centred spec needs ``values["phi_iiv"]`` (``centred_values``) and gives no z_iiv."""
     out = {"theta": [float(values[t]) for t in spec["thetas"]]}
     p = len(spec["eta_names"])
     out["omega"] = np.asarray(values["omega"], float).reshape(p).tolist() if p else []
     out["L_iiv"] = np.asarray(values["L_iiv1"], float).tolist() if spec["correlated"] else [[1.0]]
-    out["z_iiv"] = np.asarray(values["z_iiv"], float).tolist() if p else []
+    centred = bool(spec.get("centred"))
+    out["z_iiv"] = np.asarray(values["z_iiv"], float).tolist() if p and not centred else []
+    out["phi_iiv"] = np.asarray(values["phi_iiv"], float).tolist() if p and centred else []
     out["sigma_add"] = [float(values["sigma_add"])] if spec["has_add"] else []
     out["sigma_prop"] = [float(values["sigma_prop"])] if spec["has_prop"] else []
     return out
+
+
+def centred_values(problem, values: dict) -> dict:
+    """``values`` (constrained sites of one point) plus ``phi_iiv``: every subject's
+    log typical value + eta, popkin's centred coordinates (``popkin.infer.centring``)."""
+    import jax.numpy as jnp
+
+    from popkin.infer.centring import to_centred
+
+    u = problem.space.unconstrain({k: jnp.asarray(v) for k, v in values.items()})
+    w = to_centred(problem.model, problem.space, problem.data, u)
+    return dict(values, phi_iiv=np.asarray(w["z_iiv"], float))
 
 
 def population_columns(spec: dict) -> list[str]:

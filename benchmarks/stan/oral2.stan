@@ -1,7 +1,8 @@
 // Two compartments, first-order absorption, linear elimination, multiple oral/IV bolus
 // doses: the Stan side of popkin's benchmark (popkin structure "2cmt-oral").
 // Stan 2.21 syntax (rstan 2.21). The population part is shared with oral2.stan word for
-// word (keep them identical): non-centred IIV, popkin's default priors, popkin's
+// word (keep them identical): IIV non-centred or centred (data flag `centred`, as
+// popkin's NUTSOptions(parameterization=...)), popkin's default priors, popkin's
 // residual model. Data and spec come from benchmarks/stan/stan_run.R (the CSV both sides
 // read, plus the spec benchmarks/nuts/spec.py writes from the popkin PopulationModel).
 //
@@ -10,7 +11,11 @@
 //   omega   IIV SDs, log scale                  (popkin: omega)
 //   L_iiv   IIV correlation Cholesky factor     (popkin: L_iiv1; 1 x 1 = no parameter
 //           when the IIV is diagonal)
-//   z_iiv   N x P standard normal deviates      (popkin: z_iiv; eta_i = diag(omega) L z_i)
+//   z_iiv   N x P standard normal deviates      (popkin: z_iiv; eta_i = diag(omega) L z_i);
+//           0 x P when centred
+//   phi_iiv N x P individual log parameters when centred (0 x P otherwise): phi_i =
+//           log TV_i + eta_i, phi_i ~ MVN(log TV_i, diag(omega) L L' diag(omega)) (popkin's
+//           centred sampler coordinates, popkin.infer.centring)
 //   sigma_add, sigma_prop  residual SDs (arrays of length 0 or 1)
 // Structural model (state-transition form, as popkin): amounts are propagated exactly
 // from record to record with the bi-exponential solution (alpha, beta);
@@ -87,6 +92,7 @@ data {
   int<lower=1> iiv_theta[P];
   vector<lower=0>[P] omega_scale;
   int<lower=0, upper=1> correlated;
+  int<lower=0, upper=1> centred;
   real<lower=0> lkj_eta;
   int<lower=0, upper=1> has_add;
   real<lower=0> add_scale;
@@ -97,13 +103,24 @@ parameters {
   vector<lower=0>[K] theta;
   vector<lower=0>[P] omega;
   cholesky_factor_corr[correlated ? P : 1] L_iiv;
-  matrix[N, P] z_iiv;
+  matrix[centred ? 0 : N, P] z_iiv;
+  matrix[centred ? N : 0, P] phi_iiv;
   real<lower=0> sigma_add[has_add];
   real<lower=0> sigma_prop[has_prop];
 }
 model {
   matrix[N, K] logp = rep_matrix(log(theta)', N) + log_cov;
-  if (P > 0) {
+  if (P > 0 && centred) {
+    matrix[N, P] mu;
+    for (p in 1:P) mu[1:N, p] = logp[1:N, iiv_theta[p]];
+    if (correlated) {
+      matrix[P, P] L_cov = diag_pre_multiply(omega, L_iiv);
+      for (i in 1:N) phi_iiv[i]' ~ multi_normal_cholesky(mu[i]', L_cov);
+    } else {
+      for (p in 1:P) phi_iiv[1:N, p] ~ normal(mu[1:N, p], omega[p]);
+    }
+    for (p in 1:P) logp[1:N, iiv_theta[p]] = phi_iiv[1:N, p];
+  } else if (P > 0) {
     matrix[N, P] eta;
     if (correlated) eta = z_iiv * diag_pre_multiply(omega, L_iiv)';
     else eta = z_iiv * diag_matrix(omega);

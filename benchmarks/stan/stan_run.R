@@ -28,7 +28,8 @@ as_mat <- function(x, nr, nc) if (nr * nc == 0) matrix(0, nr, nc) else matrix(un
 stan_pars <- function(pt, data) {
   list(theta = as.array(unlist(pt$theta)), omega = as.array(as.numeric(unlist(pt$omega))),
        L_iiv = as_mat(pt$L_iiv, length(pt$L_iiv), length(pt$L_iiv)),
-       z_iiv = as_mat(pt$z_iiv, data$N, data$P),
+       z_iiv = as_mat(pt$z_iiv, data$N * (1 - data$centred), data$P),
+       phi_iiv = as_mat(pt$phi_iiv, data$N * data$centred, data$P),
        sigma_add = as.array(as.numeric(unlist(pt$sigma_add))),
        sigma_prop = as.array(as.numeric(unlist(pt$sigma_prop))))
 }
@@ -76,6 +77,7 @@ stan_data <- function(csv, spec) {
        P = P, iiv_theta = as.array(as.integer(spec$iiv_theta)),
        omega_scale = as.array(as.numeric(spec$omega_scale)),
        correlated = as.integer(spec$correlated), lkj_eta = spec$lkj_eta,
+       centred = as.integer(if (is.null(spec$centred)) 0 else spec$centred),
        has_add = as.integer(spec$has_add), add_scale = spec$add_scale,
        has_prop = as.integer(spec$has_prop), prop_scale = spec$prop_scale)
 }

@@ -112,6 +112,31 @@ def test_draw_columns_map_between_sides():
     assert len(sz) == len(z) == 3 * n
 
 
+def test_centred_spec_points_and_columns(tmp_path):
+    """Centred: the Stan point carries phi_iiv = log TV_i + eta_i (popkin's centred
+    coordinates, by ``centring.to_centred``) and no z_iiv; its draws' phi_iiv columns
+    are the individual columns; the report says which parameterisation."""
+    from popkin.data import read
+    from popkin.infer import bind
+    from popkin.infer.density import initial_values
+
+    model, _ = P.bid2_model(correlated=False)
+    spec = S.stan_spec(model, centred=True)
+    assert spec["centred"] == 1 and S.stan_spec(model)["centred"] == 0
+    problem = bind(model, read(P.write_nonmem_csv(P.simulate_bid2(3, "sparse"), tmp_path / "d.csv")))
+    values = {k: np.asarray(v) for k, v in initial_values(problem.model, problem.data).items()}
+    values["z_iiv"] = np.random.default_rng(2).standard_normal(values["z_iiv"].shape)
+    point = S.to_stan_values(spec, S.centred_values(problem, values))
+    assert point["z_iiv"] == []
+    # phi = log(typical) + omega * z, column by column (diagonal IIV, no covariates)
+    tv = np.log([values[t] for t in spec["eta_names"]])
+    expected = tv[None, :] + np.asarray(values["omega"])[None, :] * values["z_iiv"]
+    np.testing.assert_allclose(np.asarray(point["phi_iiv"]), expected, rtol=1e-12)
+    draws = {c: np.zeros((2, 5)) for c in S.population_columns(spec)}
+    draws.update({f"phi_iiv[{i + 1},{k + 1}]": np.zeros((2, 5)) for i in range(3) for k in range(3)})
+    assert len(stan_columns(spec, draws)[1]) == 9
+
+
 def test_summarise_ess_of_independent_draws():
     rng = np.random.default_rng(1)
     pop = {"a": rng.standard_normal((4, 500)), "b": rng.standard_normal((4, 500))}
@@ -144,6 +169,8 @@ def test_report_tables_from_results():
         "targets": {"ess_per_s_ratio": {"want": ">= 1", "got": 2.0, "met": True}}}]}
     text = "\n".join(nuts_table(nuts))
     assert "| theoph | 12 / 132 | yes, +Jacobian |" in text and "**met**" in text
+    assert "IIV non-centred on both sides" in text
+    assert "IIV centred on both sides" in "\n".join(nuts_table(dict(nuts, parameterization="centered")))
     assert nuts_series(nuts) == {"theoph": (2.0, 0.26, 5.0)}
     structural = {"mode": "quick", "machine": machine, "rows": [
         {"n_subjects": 100, "model": "lin", "popkin": {"subject_timepoints_per_s": 1e6, "compile_s": 1.0,
