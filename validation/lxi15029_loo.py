@@ -1,0 +1,125 @@
+"""LXI-15029 virtual trial: NUTS fits of the candidate models, PSIS-LOO by subject, and
+whether the posterior of the true structure covers the values the trial was simulated
+with (issue 6; the assertions are ``tests/infer/test_lxi15029_fit.py``).
+
+    python validation/lxi15029_loo.py --out validation/results/lxi15029_loo \
+        [--candidates lxi_1cpt_linear lxi_2cpt_linear lxi_1cpt_mm_linear lxi_1cpt_autoinh]
+        [--chains 2 --warmup 300 --draws 300 --seed 1 --max-tree-depth 8]
+
+Resumable, because the ODE candidates take hours on a 2-core CPU: each candidate's fit
+goes into its own new folder OUT/<candidate>/ (posterior.nc, parameters.csv, fit.json
+with the settings, seconds and convergence numbers), written under a temporary name and
+renamed when complete; a candidate whose folder exists is not refitted (nothing is
+overwritten). Run it again to fit the candidates still missing. When every candidate
+is there it writes OUT/loo-<settings>.csv (``popkin.diagnostics.loo_table(by="subject")``)
+and OUT/coverage-<settings>.csv (the 90 % intervals of the typical values of
+``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``), and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1cpt_autoinh")
+TRUE_STRUCTURE = "lxi_1cpt_autoinh"
+
+
+def fit_one(name: str, folder: Path, args) -> None:
+    """Fit one candidate into the new folder ``folder`` (atomically: a temporary folder
+    renamed at the end)."""
+    import numpy as np
+
+    from popkin import datasets
+    from popkin.infer import NUTSOptions, fit
+    from popkin.infer.catalogue import load_catalogue_model
+
+    model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
+    options = NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
+                          max_tree_depth=args.max_tree_depth, progress=False)
+    start = time.time()
+    result = fit(model, datasets.lxi15029_trial(), "nuts", options)
+    seconds = time.time() - start
+    tmp = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    result.save(tmp / "posterior.nc")
+    result.table.to_csv(tmp / "parameters.csv", float_format="%.6g")
+    stats = result.idata.sample_stats
+    info = {"candidate": name, "settings": vars(args) | {"out": str(args.out)}, "fit_seconds": round(seconds, 1),
+            "divergences": int(stats["diverging"].sum()),
+            "max_rhat": float(np.nanmax(result.table["rhat"])),
+            "min_ess_bulk": float(np.nanmin(result.table["ess_bulk"])),
+            "warnings": list(result.warnings)}
+    (tmp / "fit.json").write_text(json.dumps(info, indent=1))
+    tmp.rename(folder)
+    print(json.dumps(info, indent=1), flush=True)
+
+
+def compare(out: Path, tag: str) -> None:
+    """LOO by subject over the fitted candidates, and the coverage of the truth."""
+    import pandas as pd
+
+    from popkin.datasets import lxi15029
+    from popkin.diagnostics.loo import loo_table
+    from popkin.infer.result import load
+
+    loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
+    if loo_path.exists() or cov_path.exists():
+        print(f"{loo_path} / {cov_path} exist already: not recomputed (nothing is overwritten)")
+        return
+    fits = {name: load(out / name / "posterior.nc") for name in CANDIDATES}
+    table = loo_table(fits, by="subject")
+    table.to_csv(loo_path, float_format="%.4g")
+    post = fits[TRUE_STRUCTURE].table
+    rows = [{"parameter": k, "truth": v, "q05": post.loc[k, "q05"], "median": post.loc[k, "median"],
+             "q95": post.loc[k, "q95"], "covered": bool(post.loc[k, "q05"] <= v <= post.loc[k, "q95"])}
+            for k, v in lxi15029.POPULATION.typical.items()]
+    coverage = pd.DataFrame(rows).set_index("parameter")
+    coverage.to_csv(cov_path, float_format="%.5g")
+    print(table.to_string(float_format="%.2f"))
+    print(coverage.to_string(float_format="%.4g"))
+    print(f"wrote {loo_path} and {cov_path}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--candidates", nargs="+", choices=CANDIDATES, default=list(CANDIDATES))
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--draws", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--max-tree-depth", type=int, default=8)
+    args = ap.parse_args(argv)
+
+    import numpyro
+
+    numpyro.set_host_device_count(args.chains)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.candidates:
+        folder = args.out / name
+        if folder.exists():
+            print(f"{name}: {folder} exists, not refitted", flush=True)
+            continue
+        print(f"{name}: fitting ...", flush=True)
+        fit_one(name, folder, args)
+    if all((args.out / n / "posterior.nc").is_file() for n in CANDIDATES):
+        compare(args.out, f"{args.chains}x{args.warmup}x{args.draws}")
+    else:
+        missing = [n for n in CANDIDATES if not (args.out / n).exists()]
+        print(f"not compared yet: {', '.join(missing)} still to fit (run again)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
