@@ -75,20 +75,20 @@ def popkin_log_densities(problem, points: list[dict], centred: bool = False) -> 
     # data as arguments, not closed over: XLA would otherwise constant-fold the data set
     pot = jax.jit(lambda u, d: potential(model, u, d))
     logd = jax.jit(lambda v, d: log_density(partial(population_model, model), (d, d.events.dv), {}, v)[0])
+    from popkin.infer.centring import from_centred
+
     with_j, without = [], []
     for v in points:
         vj = {k: jnp.asarray(x) for k, x in v.items() if k != "phi_iiv"}
         u = problem.space.unconstrain(vj)
         log_det = 0.0
-        if centred:
-            from popkin.infer.centring import from_centred, to_centred
-
-            w = to_centred(model, problem.space, data, u)
+        if centred:   # the point's phi_iiv (spec.centred_values) is the centred sampler's coordinate
+            w = {**u, "z_iiv": jnp.asarray(v["phi_iiv"])}
             log_det = float(from_centred(model, problem.space, data, w)[1])
         with_j.append(-float(pot(u, data)) + log_det)
         without.append(float(logd(vj, data)) + log_det)
     vg = jax.jit(jax.value_and_grad(lambda u, d: potential(model, u, d)))
-    u0 = problem.space.unconstrain({k: jnp.asarray(x) for k, x in points[0].items()})
+    u0 = problem.space.unconstrain({k: jnp.asarray(x) for k, x in points[0].items() if k != "phi_iiv"})
     jax.block_until_ready(vg(u0, data))
     best = float("inf")
     for _ in range(20):

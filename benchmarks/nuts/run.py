@@ -153,7 +153,8 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         print(f"[nuts] {name}: log-density check ...", flush=True)
         from popkin.infer import bind
 
-        check = compare(bind(model, prob.read_popkin(csv)), comp["rds"], csv, spec, work / "logdensity")
+        problem = bind(model, prob.read_popkin(csv))   # also maps Stan's start point when centred
+        check = compare(problem, comp["rds"], csv, spec, work / "logdensity")
         row["logdensity_check"] = check
         if not check["same_density"]:
             raise RuntimeError(f"{name}: Stan and popkin log densities differ (spread "
@@ -194,9 +195,7 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
         with np.load(start_path) as start:
             start = dict(start)
         if centred:
-            from popkin.infer import bind
-
-            start = specmod.centred_values(bind(model, prob.read_popkin(csv)), start)
+            start = specmod.centred_values(problem, start)
         init = specmod.to_stan_values(spec, start)
         init_path = work / "stan_init.json"
         init_path.write_text(json.dumps(init))
