@@ -50,21 +50,29 @@ def _attrs(problem: Problem, method: str, options) -> dict:
     }
 
 
-def _finish(problem: Problem, method: str, options, samples: dict, stats: dict, points, extra_warnings=()):
+def _finish(problem: Problem, method: str, options, samples: dict, stats: dict, points, extra_warnings=(),
+            stacklevel: int = 4):
     idata = to_inference_data(problem, samples, stats, points, _attrs(problem, method, options))
     table = parameter_table(problem.model, idata, method)
     msgs = list(extra_warnings) + convergence_warnings(idata, table, getattr(options, "max_tree_depth", None))
     for m in msgs:
-        warnings.warn(m, ConvergenceWarning, stacklevel=4)  # user -> fit -> run -> _finish
+        warnings.warn(m, ConvergenceWarning, stacklevel=stacklevel)  # user -> fit -> run_map -> _finish
     return FitResult(idata, table, method, tuple(msgs), problem.model, problem)
 
 
 def run_nuts(problem: Problem, options: NUTSOptions) -> FitResult:
     """NUTS (see ``popkin.infer.nuts``), then pointwise log-likelihood and predictions."""
     draws = Sampler(problem, options).run(problem)
-    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in draws.samples.items()}
+    return nuts_result(problem, options, draws.samples, draws.stats)
+
+
+def nuts_result(problem: Problem, options: NUTSOptions, samples: dict, stats: dict) -> FitResult:
+    """The ``FitResult`` of NUTS draws (sampler field -> (chains, draws, ...)): pointwise
+    log-likelihood, predictions, table and warnings. Also for chains sampled elsewhere (one
+    process per chain) and stacked along the first axis."""
+    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}
     points = pointwise(problem, flat, seed=options.seed + 1)
-    return _finish(problem, "nuts", options, draws.samples, draws.stats, points)
+    return _finish(problem, "nuts", options, samples, stats, points, stacklevel=5)  # ... -> nuts_result
 
 
 def run_map(problem: Problem, options: MAPOptions) -> FitResult:
