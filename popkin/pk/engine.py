@@ -570,27 +570,17 @@ def _period(model, x, args):
 def _forward_mode(model):
     """``model`` with every ODE solve set to diffrax's forward-mode adjoint, for the
     Newton Jacobians of the nonlinear steady state (``jax.jvp`` through the solver,
-    which compiles to far less than reverse mode through checkpoints). Models without
-    ``ODEOptions`` (closed forms) are returned as they are; models holding models (PK/PD)
-    are converted field by field."""
+    which compiles to far less than reverse mode through checkpoints) and the Laplace
+    jets; it also turns forward sensitivities off (their custom rule is reverse-only).
+    Closed forms are returned as they are."""
     import dataclasses
 
     import diffrax
 
-    from popkin.pk.ode import ODEOptions
+    from popkin.pk.ode import replace_ode_options
 
-    if not dataclasses.is_dataclass(model) or isinstance(model, type):
-        return model
-    changes = {}
-    for f in dataclasses.fields(model):
-        if not f.init:
-            continue
-        value = getattr(model, f.name)
-        if isinstance(value, ODEOptions):
-            changes[f.name] = dataclasses.replace(value, adjoint=diffrax.ForwardMode(), sensitivities="reverse")
-        elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
-            changes[f.name] = _forward_mode(value)
-    return dataclasses.replace(model, **changes) if changes else model
+    return replace_ode_options(model, lambda o: dataclasses.replace(o, adjoint=diffrax.ForwardMode(),
+                                                                     sensitivities="reverse"))
 
 
 def _asks_forward(model) -> bool:

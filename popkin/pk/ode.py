@@ -100,21 +100,39 @@ class ODEOptions:
             raise ModelError(f"ODEOptions: max_steps must be a positive integer, got {self.max_steps}")
 
 
-def ode_options(model) -> list[ODEOptions]:
-    """Every ``ODEOptions`` a structural model holds (models holding models, e.g. a PK/PD
-    model's PD part, are searched field by field); empty for closed forms."""
+def replace_ode_options(model, change):
+    """``model`` with every ``ODEOptions`` it holds replaced by ``change(options)``
+    (models holding models, e.g. a PK/PD model's PD part, are searched field by field);
+    closed forms and other values are returned as they are."""
     import dataclasses
 
     if not dataclasses.is_dataclass(model) or isinstance(model, type):
-        return []
-    out = []
+        return model
+    changes = {}
     for f in dataclasses.fields(model):
+        if not f.init:
+            continue
         value = getattr(model, f.name)
         if isinstance(value, ODEOptions):
-            out.append(value)
+            changes[f.name] = change(value)
         elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
-            out.extend(ode_options(value))
-    return out
+            new = replace_ode_options(value, change)
+            if new is not value:
+                changes[f.name] = new
+    return dataclasses.replace(model, **changes) if changes else model
+
+
+def ode_options(model) -> list[ODEOptions]:
+    """Every ``ODEOptions`` a structural model holds (searched as by
+    ``replace_ode_options``); empty for closed forms."""
+    found = []
+
+    def collect(options):
+        found.append(options)
+        return options
+
+    replace_ode_options(model, collect)
+    return found
 
 
 def _max_steps_message(max_steps: int) -> str:
