@@ -14,9 +14,9 @@ overwritten). Run it again to fit the candidates still missing. Candidates whose
 gradients go through diffrax in reverse mode (lxi_1cpt_autoinh), whose chains numpyro
 would run one after the other, get one process per chain, each pinned to its own CPU
 (chain i with seed SEED + i; a finished chain is kept in OUT/.<candidate>.chain<i>.npz
-until the candidate's folder is written). When every candidate
-is there it writes OUT/loo-<settings>.csv (``popkin.diagnostics.loo_table(by="subject")``)
-and OUT/coverage-<settings>.csv (the 90 % intervals of the typical values of
+until the candidate's folder is written). Once the true structure and at least one
+other candidate are fitted it writes OUT/loo-<settings>-<k>models.csv (``popkin.diagnostics.loo_table(by="subject")``)
+and OUT/coverage-<settings>-<k>models.csv (the 90 % intervals of the typical values of
 ``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``), and prints them.
 """
 
@@ -133,19 +133,26 @@ def fit_one(name: str, folder: Path, args) -> None:
     print(json.dumps(info, indent=1), flush=True)
 
 
-def compare(out: Path, tag: str) -> None:
-    """LOO by subject over the fitted candidates, and the coverage of the truth."""
+def compare(out: Path, names: list[str]) -> None:
+    """LOO by subject over the fitted candidates ``names``, and the coverage of the truth
+    (files tagged with the true structure's settings and the number of candidates)."""
     import pandas as pd
 
     from popkin.datasets import lxi15029
     from popkin.diagnostics.loo import loo_table
     from popkin.infer.result import load
 
+    settings = {n: {k: json.loads((out / n / "fit.json").read_text())["settings"][k]
+                    for k in ("chains", "warmup", "draws", "seed", "max_tree_depth")} for n in names}
+    s = settings[TRUE_STRUCTURE]
+    tag = f"{s['chains']}x{s['warmup']}x{s['draws']}-{len(names)}models"
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
         print(f"{loo_path} / {cov_path} exist already: not recomputed (nothing is overwritten)")
         return
-    fits = {name: load(out / name / "posterior.nc") for name in CANDIDATES}
+    if len({json.dumps(v, sort_keys=True) for v in settings.values()}) > 1:
+        print(f"note: the candidates were fitted with different settings: {settings}", flush=True)
+    fits = {name: load(out / name / "posterior.nc") for name in names}
     table = loo_table(fits, by="subject")
     table.to_csv(loo_path, float_format="%.4g")
     post = fits[TRUE_STRUCTURE].table
@@ -195,11 +202,12 @@ def main(argv=None) -> int:
             continue
         print(f"{name}: fitting ...", flush=True)
         fit_one(name, folder, args)
-    if all((args.out / n / "posterior.nc").is_file() for n in CANDIDATES):
-        compare(args.out, f"{args.chains}x{args.warmup}x{args.draws}")
-    else:
-        missing = [n for n in CANDIDATES if not (args.out / n).exists()]
-        print(f"not compared yet: {', '.join(missing)} still to fit (run again)", flush=True)
+    fitted = [n for n in CANDIDATES if (args.out / n / "posterior.nc").is_file()]
+    missing = [n for n in CANDIDATES if n not in fitted]
+    if TRUE_STRUCTURE in fitted and len(fitted) > 1:
+        compare(args.out, fitted)
+    if missing:
+        print(f"not fitted yet: {', '.join(missing)} (run again to fit them and compare all)", flush=True)
     return 0
 
 
