@@ -114,7 +114,9 @@ def replace_ode_options(model, change):
             continue
         value = getattr(model, f.name)
         if isinstance(value, ODEOptions):
-            changes[f.name] = change(value)
+            new = change(value)
+            if new is not value:  # unchanged options (ode_options' collecting) rebuild nothing
+                changes[f.name] = new
         elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
             new = replace_ode_options(value, change)
             if new is not value:
