@@ -13,8 +13,10 @@ renamed when complete; a candidate whose folder exists is not refitted (nothing 
 overwritten). Run it again to fit the candidates still missing. Candidates whose
 gradients go through diffrax in reverse mode (lxi_1cpt_autoinh), whose chains numpyro
 would run one after the other, get one process per chain, each pinned to its own CPU
-(chain i with seed SEED + i; a finished chain is kept in OUT/.<candidate>.chain<i>.npz
-until the candidate's folder is written). Once the true structure and at least one
+(chain i with seed SEED + i). Those chains are checkpointed every 5 iterations
+(``popkin.infer.checkpoint.run_chain``, OUT/.<candidate>.chain<i>.state.npz), so an
+interrupted run resumes them where they stopped; a finished chain is kept in
+OUT/.<candidate>.chain<i>.npz until the candidate's folder is written. Once the true structure and at least one
 other candidate are fitted it writes OUT/loo-<settings>-<k>models.csv (``popkin.diagnostics.loo_table(by="subject")``)
 and OUT/coverage-<settings>-<k>models.csv (the 90 % intervals of the typical values of
 ``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``), and prints them.
@@ -38,6 +40,10 @@ def _chain_file(folder: Path, index: int) -> Path:
     return folder.with_name(f".{folder.name}.chain{index}.npz")
 
 
+def _state_file(chain_file: Path) -> Path:
+    return chain_file.with_name(chain_file.name.replace(".npz", ".state.npz"))
+
+
 def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     """Child process: chain ``index`` of ``name`` (seed ``args.seed + index``), its draws
     and sampler statistics written to ``path`` (npz)."""
@@ -46,13 +52,14 @@ def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     from popkin import datasets
     from popkin.infer import NUTSOptions, bind
     from popkin.infer.catalogue import load_catalogue_model
-    from popkin.infer.nuts import Sampler
+    from popkin.infer.checkpoint import run_chain
 
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
     options = NUTSOptions(chains=1, warmup=args.warmup, draws=args.draws, seed=args.seed + index,
                           max_tree_depth=args.max_tree_depth, progress=False)
-    draws = Sampler(problem, options).run(problem)
+    draws = run_chain(problem, options, _state_file(path), segment=5,
+                      log=lambda line: print(f"{name} chain {index}: {line}", flush=True))
     arrays = {f"samples/{k}": v for k, v in draws.samples.items()}
     arrays |= {f"stats/{k}": v for k, v in draws.stats.items()}
     tmp = path.with_name(path.name + ".partial.npz")
@@ -130,6 +137,7 @@ def fit_one(name: str, folder: Path, args) -> None:
     tmp.rename(folder)
     for i in range(args.chains):
         _chain_file(folder, i).unlink(missing_ok=True)
+        _state_file(_chain_file(folder, i)).unlink(missing_ok=True)
     print(json.dumps(info, indent=1), flush=True)
 
 
