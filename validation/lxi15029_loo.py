@@ -4,7 +4,7 @@ with (issue 6; the assertions are ``tests/infer/test_lxi15029_fit.py``).
 
     python validation/lxi15029_loo.py --out validation/results/lxi15029_loo \
         [--candidates lxi_1cpt_linear lxi_2cpt_linear lxi_1cpt_mm_linear lxi_1cpt_autoinh]
-        [--chains 2 --warmup 300 --draws 300 --seed 1 --max-tree-depth 8]
+        [--chains 2 --warmup 300 --draws 300 --seed 1 --max-tree-depth 8 --parameterization centered]
 
 Resumable, because the ODE candidates take hours on a 2-core CPU: each candidate's fit
 goes into its own new folder OUT/<candidate>/ (posterior.nc, parameters.csv, fit.json
@@ -57,7 +57,8 @@ def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
     options = NUTSOptions(chains=1, warmup=args.warmup, draws=args.draws, seed=args.seed + index,
-                          max_tree_depth=args.max_tree_depth, progress=False)
+                          max_tree_depth=args.max_tree_depth, progress=False,
+                          parameterization=args.parameterization)
     draws = run_chain(problem, options, _state_file(path), segment=5,
                       log=lambda line: print(f"{name} chain {index}: {line}", flush=True))
     arrays = {f"samples/{k}": v for k, v in draws.samples.items()}
@@ -87,7 +88,7 @@ def _chains_in_processes(name: str, folder: Path, args):
             continue  # a chain finished by an earlier, interrupted run
         cmd = [sys.executable, __file__, "--out", str(args.out), "--chain-of", name, "--chain-index", str(i),
                "--warmup", str(args.warmup), "--draws", str(args.draws), "--seed", str(args.seed),
-               "--max-tree-depth", str(args.max_tree_depth)]
+               "--max-tree-depth", str(args.max_tree_depth), "--parameterization", args.parameterization]
         procs.append(subprocess.Popen(["taskset", "-c", str(cpus[i % len(cpus)])] + cmd))
     if any(p.wait() != 0 for p in procs):
         raise SystemExit(f"{name}: a chain process failed")
@@ -111,7 +112,8 @@ def fit_one(name: str, folder: Path, args) -> None:
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
     options = NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-                          max_tree_depth=args.max_tree_depth, progress=False)
+                          max_tree_depth=args.max_tree_depth, progress=False,
+                          parameterization=args.parameterization)
     processes = args.chains > 1 and uses_ode(model)
     start = time.time()
     if processes:
@@ -150,10 +152,10 @@ def compare(out: Path, names: list[str]) -> None:
     from popkin.diagnostics.loo import loo_table
     from popkin.infer.result import load
 
-    settings = {n: {k: json.loads((out / n / "fit.json").read_text())["settings"][k]
-                    for k in ("chains", "warmup", "draws", "seed", "max_tree_depth")} for n in names}
+    settings = {n: {k: json.loads((out / n / "fit.json").read_text())["settings"].get(k)
+                    for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization")} for n in names}
     s = settings[TRUE_STRUCTURE]
-    tag = f"{s['chains']}x{s['warmup']}x{s['draws']}-{len(names)}models"
+    tag = f"{s['chains']}x{s['warmup']}x{s['draws']}{'-' + s['parameterization'] if s['parameterization'] else ''}-{len(names)}models"
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
         print(f"{loo_path} / {cov_path} exist already: not recomputed (nothing is overwritten)")
@@ -183,6 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tree-depth", type=int, default=8)
+    ap.add_argument("--parameterization", default="noncentered", choices=("noncentered", "centered"),
+                    help="NUTSOptions.parameterization (centred: the trial samples every subject richly)")
     ap.add_argument("--chain-of", choices=CANDIDATES, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--chain-index", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
