@@ -12,6 +12,9 @@ renamed, so a kill leaves the previous checkpoint whole). Run it again with the 
 problem, options and path and it continues from the last segment; a checkpoint made with
 other settings is refused, not overwritten. Warm-up is segmented too: numpyro's
 windowed adaptation reads the iteration count from the state.
+
+``combine(problem, options, [draws, ...])`` stacks chains run apart (one process per
+chain, seeds seed, seed + 1, ...) into the ``FitResult`` of ``fit(..., "nuts")``.
 """
 
 from __future__ import annotations
@@ -119,3 +122,20 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     samples = {k: np.asarray(v)[None] for k, v in post.items()}
     stats = {f: np.asarray(collected[f][keep])[None] for f in EXTRA_FIELDS}
     return Draws(samples, stats, mode, "checkpointed")
+
+
+def combine(problem: Problem, options: NUTSOptions, chains) -> "FitResult":
+    """The ``FitResult`` of chains run apart (``run_chain`` in one process per chain,
+    chain i with ``options.seed + i``), stacked in the order given: the same pointwise
+    log-likelihood, table and convergence warnings as ``fit(..., "nuts")``, with
+    ``options.chains`` set to the number of chains."""
+    import dataclasses
+
+    from popkin.infer.fit import nuts_result
+
+    chains = list(chains)
+    if not chains:
+        raise FitError("combine: no chains given")
+    samples = {k: np.concatenate([c.samples[k] for c in chains]) for k in chains[0].samples}
+    stats = {k: np.concatenate([c.stats[k] for c in chains]) for k in chains[0].stats}
+    return nuts_result(problem, dataclasses.replace(options, chains=len(chains)), samples, stats)

@@ -73,3 +73,23 @@ def test_checkpoint_of_other_settings_is_refused(problem, tmp_path):
     assert path.read_bytes() == before
     with pytest.raises(FitError, match="one chain"):
         run_chain(problem, NUTSOptions(chains=2, warmup=2, draws=2, progress=False), tmp_path / "x.npz")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_combine_stacks_chains_into_a_fit_result(problem, tmp_path):
+    """Two chains run apart (seeds 3 and 4) become chains 0 and 1 of one FitResult, draw
+    for draw, with its table computed from both."""
+    import dataclasses
+
+    from popkin.infer.checkpoint import combine
+
+    opts = [dataclasses.replace(OPTIONS, seed=3 + i) for i in range(2)]
+    chains = [run_chain(problem, o, tmp_path / f"c{i}.npz", segment=27, log=lambda s: None) for i, o in enumerate(opts)]
+    result = combine(problem, OPTIONS, chains)
+    post = result.idata.posterior
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == OPTIONS.draws
+    for i in range(2):
+        np.testing.assert_array_equal(post["CL"].values[i], chains[i].samples["CL"][0])
+    both = np.concatenate([c.samples["CL"][0] for c in chains])
+    assert result.table.loc["CL", "median"] == pytest.approx(np.median(both), rel=1e-12)
+    assert "posterior_predictive" in result.idata.groups() and "log_likelihood" in result.idata.groups()
