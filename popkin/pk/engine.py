@@ -151,9 +151,10 @@ def predict_population(model, events, params, *, steady_state: bool | int | None
                        max_generated: int | None = None, bolus_only: bool | None = None):
     """``predict`` for every subject: ``(N, E)``. See ``solve_population``.
 
-    An ODE model with ``ODEOptions(sensitivities="forward")`` whose parameters are all
-    constant within a subject (scalars or ``(N,)``) is differentiated by forward
-    sensitivities (``_forward_sensitivities``); otherwise by reverse mode.
+    A model whose parts all ask for forward sensitivities (``ODEOptions(sensitivities=
+    "forward")``; closed forms by default, ``ClosedForm.sensitivities``) and whose
+    parameters are all constant within a subject (scalars or ``(N,)``) is differentiated
+    by forward sensitivities (``_forward_sensitivities``); otherwise by reverse mode.
     """
     flag = _ss_flag(events, steady_state)
     q = _per_subject(params, events)
@@ -571,23 +572,34 @@ def _forward_mode(model):
     """``model`` with every ODE solve set to diffrax's forward-mode adjoint, for the
     Newton Jacobians of the nonlinear steady state (``jax.jvp`` through the solver,
     which compiles to far less than reverse mode through checkpoints) and the Laplace
-    jets; it also turns forward sensitivities off (their custom rule is reverse-only).
-    Closed forms are returned as they are."""
+    jets; it also turns forward sensitivities off, in ODE and closed-form parts alike
+    (their custom rule is reverse-only)."""
     import dataclasses
 
     import diffrax
 
     from popkin.pk.ode import replace_ode_options
 
+    def reverse(part):
+        return part if part.sensitivities == "reverse" else dataclasses.replace(part, sensitivities="reverse")
+
     return replace_ode_options(model, lambda o: dataclasses.replace(o, adjoint=diffrax.ForwardMode(),
-                                                                     sensitivities="reverse"))
+                                                                     sensitivities="reverse"), reverse)
 
 
 def _asks_forward(model) -> bool:
-    from popkin.pk.ode import ode_options
+    """Every part of ``model`` (each ``ODEOptions``, each closed form) asks for forward
+    sensitivities."""
+    from popkin.pk.ode import replace_ode_options
 
-    options = ode_options(model)
-    return bool(options) and all(o.sensitivities == "forward" for o in options)
+    asked = []
+
+    def note(part):
+        asked.append(part.sensitivities)
+        return part
+
+    replace_ode_options(model, note, note)
+    return bool(asked) and all(a == "forward" for a in asked)
 
 
 def _forward_sensitivities(model, events, q, flag, pool, bolus_flag):

@@ -100,14 +100,19 @@ class ODEOptions:
             raise ModelError(f"ODEOptions: max_steps must be a positive integer, got {self.max_steps}")
 
 
-def replace_ode_options(model, change):
+def replace_ode_options(model, change, closed_form=None):
     """``model`` with every ``ODEOptions`` it holds replaced by ``change(options)``
-    (models holding models, e.g. a PK/PD model's PD part, are searched field by field);
-    closed forms and other values are returned as they are."""
+    (models holding models, e.g. a PK/PD model's PD part, are searched field by field)
+    and, when ``closed_form`` is given, every closed-form part (``popkin.pk.closed_form.
+    ClosedForm``) by ``closed_form(part)``; other values are returned as they are."""
     import dataclasses
+
+    from popkin.pk.closed_form import ClosedForm
 
     if not dataclasses.is_dataclass(model) or isinstance(model, type):
         return model
+    if isinstance(model, ClosedForm):
+        return model if closed_form is None else closed_form(model)
     changes = {}
     for f in dataclasses.fields(model):
         if not f.init:
@@ -118,7 +123,7 @@ def replace_ode_options(model, change):
             if new is not value:  # unchanged options (ode_options' collecting) rebuild nothing
                 changes[f.name] = new
         elif hasattr(value, "advance") and dataclasses.is_dataclass(value):
-            new = replace_ode_options(value, change)
+            new = replace_ode_options(value, change, closed_form)
             if new is not value:
                 changes[f.name] = new
     return dataclasses.replace(model, **changes) if changes else model

@@ -24,6 +24,7 @@ import pytest  # noqa: E402
 
 from popkin.data.events import pack  # noqa: E402
 from popkin.errors import ModelError  # noqa: E402
+from popkin.pk.closed_form import OneCompartment, TwoCompartment  # noqa: E402
 from popkin.pk.engine import _forward_mode, predict_population  # noqa: E402
 from popkin.pk.ode import ODEOptions  # noqa: E402
 from popkin.pk.ode_models import CompartmentODE  # noqa: E402
@@ -185,3 +186,66 @@ def test_chains_of_a_forward_sensitivity_model_run_in_parallel(tmp_path):
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=600)
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]
+
+
+# closed forms: forward sensitivities are their default (``ClosedForm.sensitivities``)
+CLOSED = [("1cpt oral", OneCompartment(oral=True), ("CL", "V", "KA", "F1", "ALAG1"), 2),
+          ("2cpt oral", TwoCompartment(oral=True), ("CL", "V1", "Q", "V2", "KA"), 2),
+          ("2cpt iv", TwoCompartment(oral=False), ("CL", "V1", "Q", "V2"), 1)]
+CLOSED_VALUES = {"CL": [1.2, 0.6, 2.0], "V": [14.0, 20.0, 9.0], "V1": [14.0, 20.0, 9.0], "Q": [3.0, 5.0, 1.5],
+                 "V2": [35.0, 25.0, 50.0], "KA": [0.8, 1.6, 0.4], "F1": [0.7, 0.9, 0.5], "ALAG1": [0.4, 0.2, 0.6]}
+
+
+@pytest.mark.parametrize("label, forward, names, obs_cmt", CLOSED, ids=[c[0] for c in CLOSED])
+def test_closed_forms_by_forward_sensitivities_equal_reverse_mode(label, forward, names, obs_cmt):
+    """The default closed forms against the same model with ``sensitivities="reverse"``:
+    value 1e-13, gradient 1e-10 relative (same arithmetic, derivatives accumulated in
+    another order), over bolus doses, an infusion and (1-cpt) a lag, so both the bolus
+    path and the general path of the engine are covered. The per-subject Jacobian path
+    is taken (``_asks_forward``) and reverse mode is not."""
+    from popkin.pk.engine import _asks_forward
+
+    reverse = dataclasses.replace(forward, sensitivities="reverse")
+    assert forward.sensitivities == "forward" and _asks_forward(forward) and not _asks_forward(reverse)
+    doses = [Dose(0.0, 1, 300.0), Dose(12.0, 1, 150.0, 3.0), Dose(24.0, 1, 300.0)]
+    for bolus_only in (True, False):
+        use = doses if not bolus_only else [doses[0], doses[2]]
+        if bolus_only and "ALAG1" in names:
+            continue
+        events = pack(pd.concat([frame(use, TIMES, obs_cmt=obs_cmt, subject=i) for i in range(3)]))
+        weights = jnp.asarray(np.random.default_rng(5).normal(size=events.time.shape))
+        values = jnp.asarray(np.array([CLOSED_VALUES[n] for n in names]).T)
+
+        def run(model):
+            def loss(v):
+                pred = predict_population(model, events, dict(zip(names, v.T)), steady_state=False)
+                return jnp.sum(jnp.where(events.obs, weights * pred, 0.0))
+            return jax.jit(jax.value_and_grad(loss))(values)
+
+        (vf, gf), (vr, gr) = run(forward), run(reverse)
+        gf, gr = np.asarray(gf), np.asarray(gr)
+        assert float(vf) == pytest.approx(float(vr), rel=1e-13)
+        assert np.all(np.isfinite(gf)) and np.all(np.abs(gf) > 0)
+        np.testing.assert_allclose(gf, gr, rtol=1e-10, atol=1e-10 * np.max(np.abs(gr)))
+
+
+def test_forward_mode_variant_switches_closed_forms_to_reverse():
+    """``_forward_mode`` (Laplace's jets, the steady-state Newton) gives closed forms
+    ``sensitivities="reverse"``, also inside a PK/PD model, and jvp then works."""
+    from popkin.pk.pd import IndirectResponse, PKPDModel
+
+    model = _forward_mode(OneCompartment(oral=True))
+    assert model.sensitivities == "reverse"
+    pkpd = _forward_mode(PKPDModel(pk=OneCompartment(oral=True), pd=IndirectResponse(kind=1)))
+    assert pkpd.pk.sensitivities == "reverse" and pkpd.options.sensitivities == "reverse"
+    events = pack(frame([Dose(0.0, 1, 100.0)], TIMES, obs_cmt=2, subject=0))
+    f = lambda v: predict_population(model, events, {"CL": v[:, 0], "V": v[:, 1], "KA": v[:, 2]},
+                                     steady_state=False)
+    _, tangent = jax.jvp(f, (jnp.asarray([[1.0, 10.0, 0.8]]),), (jnp.ones((1, 3)),))
+    assert np.all(np.isfinite(np.asarray(tangent)))
+
+
+def test_closed_form_sensitivities_are_checked():
+    with pytest.raises(ModelError, match='"forward" or "reverse"'):
+        TwoCompartment(oral=True, sensitivities="adjoint")
+    assert OneCompartment(False).oral is False          # the new field is keyword-only
