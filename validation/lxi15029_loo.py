@@ -40,6 +40,13 @@ def _chain_file(folder: Path, index: int) -> Path:
     return folder.with_name(f".{folder.name}.chain{index}.npz")
 
 
+def _parameterization(args):
+    """--parameterization as NUTSOptions takes it (as ``popkin fit`` reads it)."""
+    from popkin.infer.centring import parse_parameterization
+
+    return parse_parameterization(args.parameterization)
+
+
 def _state_file(chain_file: Path) -> Path:
     return chain_file.with_name(chain_file.name.replace(".npz", ".state.npz"))
 
@@ -58,7 +65,7 @@ def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     problem = bind(model, datasets.lxi15029_trial())
     options = NUTSOptions(chains=1, warmup=args.warmup, draws=args.draws, seed=args.seed + index,
                           max_tree_depth=args.max_tree_depth, progress=False,
-                          parameterization=args.parameterization)
+                          parameterization=_parameterization(args))
     draws = run_chain(problem, options, _state_file(path), segment=5,
                       log=lambda line: print(f"{name} chain {index}: {line}", flush=True))
     arrays = {f"samples/{k}": v for k, v in draws.samples.items()}
@@ -113,7 +120,7 @@ def fit_one(name: str, folder: Path, args) -> None:
     problem = bind(model, datasets.lxi15029_trial())
     options = NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
                           max_tree_depth=args.max_tree_depth, progress=False,
-                          parameterization=args.parameterization)
+                          parameterization=_parameterization(args))
     processes = args.chains > 1 and uses_ode(model)
     start = time.time()
     if processes:
@@ -156,6 +163,7 @@ def compare(out: Path, names: list[str]) -> None:
                     for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization")} for n in names}
     s = settings[TRUE_STRUCTURE]
     tag = f"{s['chains']}x{s['warmup']}x{s['draws']}{'-' + s['parameterization'] if s['parameterization'] else ''}-{len(names)}models"
+    tag = tag.replace(",", "+")
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
         print(f"{loo_path} / {cov_path} exist already: not recomputed (nothing is overwritten)")
@@ -185,8 +193,9 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tree-depth", type=int, default=8)
-    ap.add_argument("--parameterization", default="noncentered", choices=("noncentered", "centered"),
-                    help="NUTSOptions.parameterization (centred: the trial samples every subject richly)")
+    ap.add_argument("--parameterization", default="noncentered",
+                    help="NUTSOptions.parameterization: noncentered, centered, or the parameters to centre, "
+                         "comma-separated (e.g. CL,V,KA); centred suits this richly sampled trial")
     ap.add_argument("--chain-of", choices=CANDIDATES, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--chain-index", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
