@@ -24,7 +24,11 @@ Run: ``POPKIN_LXI_NUTS=1 python -m pytest -p no:xdist -m slow tests/infer/test_l
 The same fits, resumable one candidate at a time (a session can fit one and the next
 session the others): ``python validation/lxi15029_loo.py --out DIR``. Since 2026-12-03
 the MM candidates use forward sensitivities (0.18-0.20 s a gradient on 2 idle cores;
-the auto-inhibition model 0.21 s by reverse mode).
+the auto-inhibition model 0.21 s by reverse mode). Since the evening of 2026-12-03 the
+script fits in centred coordinates (``--parameterization centered``) and runs the
+auto-inhibition chains one process each, checkpointed (``popkin.infer.checkpoint``), so
+they survive across sessions; both linear candidates are fitted, the auto-inhibition
+chains were in warm-up (docs/lxi15029-virtual-trial.md).
 """
 
 from __future__ import annotations
