@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from operator import attrgetter
 from pathlib import Path
 
 import jax
@@ -28,15 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from popkin.errors import FitError
-from popkin.infer.map import MAPOptions, find_mode, jittered, sampler_start
-from popkin.infer.nuts import EXTRA_FIELDS, Draws, NUTSOptions, PopulationNUTS
+from popkin.infer.map import sampler_start
+from popkin.infer.nuts import EXTRA_FIELDS, Draws, NUTSOptions, PopulationNUTS, chain_starts
 from popkin.infer.problem import Problem
-
-
-def _field(state, name: str):
-    for part in name.split("."):
-        state = getattr(state, part)
-    return state
 
 
 def _fingerprint(problem: Problem, options: NUTSOptions) -> str:
@@ -75,17 +70,14 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     kernel = PopulationNUTS(problem.model, problem.space, options)
     args = (problem.data, problem.data.events.dv)
     fingerprint = _fingerprint(problem, options)
-    key_init, key_run = jax.random.split(jax.random.PRNGKey(options.seed))
-
     saved = np.load(path) if path.exists() else None
     if saved is not None and str(saved["fingerprint"]) != fingerprint:
         raise FitError(f"{path} is the checkpoint of another run (model, options or data differ): "
                        "pass a new path, or delete that file to start this chain afresh")
     if saved is None:
-        mode = find_mode(problem, MAPOptions()) if options.init == "map" else None
-        init = {k: v[0] for k, v in jittered(sampler_start(problem, mode), 1, options.jitter, key_init).items()}
-    else:  # any point of the right structure: init builds the kernel, the saved state replaces its state
-        mode, init = None, sampler_start(problem, None)
+        mode, init, key_run = chain_starts(problem, options)
+    else:  # any point and key of the right structure: init builds the kernel, the saved state replaces its state
+        mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
     state = kernel.init(key_run, options.warmup, init, args, {})
     if saved is not None:
         leaves, treedef = jax.tree_util.tree_flatten(state)
@@ -96,12 +88,13 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     else:
         done, collected = 0, {}
     fields = ("z",) + EXTRA_FIELDS
+    collect = attrgetter(*fields)   # dotted names ("adapt_state.step_size") as numpyro collects them
 
     @jax.jit
     def advance(state, n, args):
         def body(s, j):
             s = jax.lax.cond(j < n, lambda x: kernel.sample(x, args, {}), lambda x: x, s)
-            return s, {f: _field(s, f) for f in fields}
+            return s, dict(zip(fields, collect(s)))
         return jax.lax.scan(body, state, jnp.arange(segment))
 
     while done < total:

@@ -242,6 +242,18 @@ class Draws:
     chain_method: str
 
 
+def chain_starts(problem: Problem, options: NUTSOptions, seed: int | None = None):
+    """Where a NUTS run starts: the MAP (``options.init == "map"``; else None), each
+    chain's jittered starting point (site -> (chains, ...); without the chain axis for one
+    chain) and the key of the run, all from ``seed`` (default ``options.seed``)."""
+    key_init, key_run = jax.random.split(jax.random.PRNGKey(options.seed if seed is None else seed))
+    mode = find_mode(problem, MAPOptions()) if options.init == "map" else None
+    init = jittered(sampler_start(problem, mode), options.chains, options.jitter, key_init)
+    if options.chains == 1:
+        init = {k: v[0] for k, v in init.items()}
+    return mode, init, key_run
+
+
 class Sampler:
     """A reusable NUTS sampler for one population model and data shape: running it on
     new data of the same shapes (same model object) does not recompile, with chains in
@@ -274,12 +286,7 @@ class Sampler:
         """Sample the posterior of ``problem`` (same model object as the sampler's)."""
         if problem.model is not self.model:
             raise ValueError("this Sampler was built for another model object")
-        opts = self.options
-        key_init, key_run = jax.random.split(jax.random.PRNGKey(opts.seed if seed is None else seed))
-        mode = find_mode(problem, MAPOptions()) if opts.init == "map" else None
-        init = jittered(sampler_start(problem, mode), opts.chains, opts.jitter, key_init)
-        if opts.chains == 1:
-            init = {k: v[0] for k, v in init.items()}
+        mode, init, key_run = chain_starts(problem, self.options, seed)
         self._mcmc.run(key_run, problem.data, problem.data.events.dv, init_params=init,
                        extra_fields=EXTRA_FIELDS)
         samples = {k: np.asarray(v) for k, v in self._mcmc.get_samples(group_by_chain=True).items()}

@@ -590,16 +590,10 @@ def _forward_mode(model):
 def _asks_forward(model) -> bool:
     """Every part of ``model`` (each ``ODEOptions``, each closed form) asks for forward
     sensitivities."""
-    from popkin.pk.ode import replace_ode_options
+    from popkin.pk.ode import gradient_parts
 
-    asked = []
-
-    def note(part):
-        asked.append(part.sensitivities)
-        return part
-
-    replace_ode_options(model, note, note)
-    return bool(asked) and all(a == "forward" for a in asked)
+    parts = gradient_parts(model)
+    return bool(parts) and all(p.sensitivities == "forward" for p in parts)
 
 
 def _forward_sensitivities(model, events, q, flag, pool, bolus_flag):

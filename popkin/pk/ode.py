@@ -129,17 +129,23 @@ def replace_ode_options(model, change, closed_form=None):
     return dataclasses.replace(model, **changes) if changes else model
 
 
-def ode_options(model) -> list[ODEOptions]:
-    """Every ``ODEOptions`` a structural model holds (searched as by
-    ``replace_ode_options``); empty for closed forms."""
+def gradient_parts(model) -> list:
+    """The parts of a structural model that say how its gradient is taken (each carries
+    ``sensitivities``): every ``ODEOptions`` it holds and every closed-form part, searched
+    as by ``replace_ode_options``."""
     found = []
 
-    def collect(options):
-        found.append(options)
-        return options
+    def collect(part):
+        found.append(part)
+        return part
 
-    replace_ode_options(model, collect)
+    replace_ode_options(model, collect, collect)
     return found
+
+
+def ode_options(model) -> list[ODEOptions]:
+    """Every ``ODEOptions`` a structural model holds; empty for closed forms."""
+    return [p for p in gradient_parts(model) if isinstance(p, ODEOptions)]
 
 
 def _max_steps_message(max_steps: int) -> str:

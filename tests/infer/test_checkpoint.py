@@ -20,7 +20,7 @@ def problem():
 
 
 class Interrupt(Exception):
-    pass
+    """Raised from the log callback after a segment's checkpoint is written: a kill."""
 
 
 def test_segments_give_the_samplers_chain(problem, tmp_path):
