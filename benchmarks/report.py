@@ -90,6 +90,9 @@ def nuts_table(data: dict) -> list[str]:
                                     "constrained only" if chk["same_density"] else "**NO**")
         grad = (chk or {}).get("grad_eval_s") or {}
         g = f"{_f(1000 * grad['popkin'])} / {_f(1000 * grad['stan'])}" if grad.get("stan") else "n/a"
+        rs = r.get("settings") or s
+        if any(rs.get(k) != s.get(k) for k in ("chains", "warmup", "draws")):   # a row run with other settings
+            r = dict(r, problem=f"{r['problem']} ({rs['chains']} x {rs['warmup']} x {rs['draws']})")
         star = "*" if pk["warm_s"] is None else ""
         popkin_cell = f"{_f(dp['min_ess_bulk'])}, {_f(pk['warm_s'] or pk['cold_s'])}{star}, **{_f(dp['ess_per_s'])}**"
         if not st:

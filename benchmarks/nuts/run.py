@@ -267,10 +267,11 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
                "settings": settings,
                "problems_requested": names, "rows": [], "note": (SHARED_NOTE + " " + note).strip()}
     path = Path(out_dir) / (f"nuts-{mode}.json" if parameterization == "noncentered" else f"nuts-{mode}-centred.json")
-    if append and path.is_file():   # keep the rows of other problems from an earlier run (same settings)
+    if append and path.is_file():   # keep the rows of other problems from an earlier run
         old = json.loads(path.read_text())
-        if old.get("settings") != settings:
-            raise ValueError(f"--append: {path} was run with {old.get('settings')}, not {settings}")
+        # each row records its own settings; the file's header keeps the mode's defaults and
+        # the report marks any row run with others (e.g. longer chains to reach convergence)
+        payload["settings"] = old.get("settings", settings)
         payload["rows"] = [r for r in old["rows"] if r["problem"] not in names]
         payload["earlier_runs"] = old.get("earlier_runs", []) + [
             {"problems": [r["problem"] for r in payload["rows"]], "machine": old["machine"]}]

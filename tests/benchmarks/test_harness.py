@@ -172,6 +172,9 @@ def test_report_tables_from_results():
     assert "IIV non-centred on both sides" in text
     assert "IIV centred on both sides" in "\n".join(nuts_table(dict(nuts, parameterization="centered")))
     assert nuts_series(nuts) == {"theoph": (2.0, 0.26, 5.0)}
+    # a row run with other settings than the file's header says so in its problem cell
+    longer = dict(nuts, rows=[dict(nuts["rows"][0], settings={"chains": 2, "warmup": 10, "draws": 40, "seed": 1})])
+    assert "| theoph (2 x 10 x 40) | 12 / 132 |" in "\n".join(nuts_table(longer))
     structural = {"mode": "quick", "machine": machine, "rows": [
         {"n_subjects": 100, "model": "lin", "popkin": {"subject_timepoints_per_s": 1e6, "compile_s": 1.0,
                                                       "peak_rss_mb": 400.0},
