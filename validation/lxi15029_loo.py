@@ -40,11 +40,17 @@ def _chain_file(folder: Path, index: int) -> Path:
     return folder.with_name(f".{folder.name}.chain{index}.npz")
 
 
-def _parameterization(args):
-    """--parameterization as NUTSOptions takes it (as ``popkin fit`` reads it)."""
+def _options(args, chains: int, seed: int):
+    """NUTSOptions from the command line (--parameterization and --dense-mass read as
+    ``popkin fit`` reads them)."""
+    from popkin.infer import NUTSOptions
     from popkin.infer.centring import parse_parameterization
+    from popkin.infer.nuts import parse_dense_mass
 
-    return parse_parameterization(args.parameterization)
+    return NUTSOptions(chains=chains, warmup=args.warmup, draws=args.draws, seed=seed,
+                       max_tree_depth=args.max_tree_depth, progress=False,
+                       parameterization=parse_parameterization(args.parameterization),
+                       dense_mass=parse_dense_mass(args.dense_mass))
 
 
 def _state_file(chain_file: Path) -> Path:
@@ -57,15 +63,13 @@ def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     import numpy as np
 
     from popkin import datasets
-    from popkin.infer import NUTSOptions, bind
+    from popkin.infer import bind
     from popkin.infer.catalogue import load_catalogue_model
     from popkin.infer.checkpoint import run_chain
 
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
-    options = NUTSOptions(chains=1, warmup=args.warmup, draws=args.draws, seed=args.seed + index,
-                          max_tree_depth=args.max_tree_depth, progress=False,
-                          parameterization=_parameterization(args))
+    options = _options(args, 1, args.seed + index)
     draws = run_chain(problem, options, _state_file(path), segment=5,
                       log=lambda line: print(f"{name} chain {index}: {line}", flush=True))
     arrays = {f"samples/{k}": v for k, v in draws.samples.items()}
@@ -95,7 +99,8 @@ def _chains_in_processes(name: str, folder: Path, args):
             continue  # a chain finished by an earlier, interrupted run
         cmd = [sys.executable, __file__, "--out", str(args.out), "--chain-of", name, "--chain-index", str(i),
                "--warmup", str(args.warmup), "--draws", str(args.draws), "--seed", str(args.seed),
-               "--max-tree-depth", str(args.max_tree_depth), "--parameterization", args.parameterization]
+               "--max-tree-depth", str(args.max_tree_depth), "--parameterization", args.parameterization,
+               "--dense-mass", args.dense_mass]
         procs.append(subprocess.Popen(["taskset", "-c", str(cpus[i % len(cpus)])] + cmd))
     if any(p.wait() != 0 for p in procs):
         raise SystemExit(f"{name}: a chain process failed")
@@ -111,16 +116,14 @@ def fit_one(name: str, folder: Path, args) -> None:
     import numpy as np
 
     from popkin import datasets
-    from popkin.infer import NUTSOptions, bind
+    from popkin.infer import bind
     from popkin.infer.catalogue import load_catalogue_model
     from popkin.infer.fit import nuts_result
     from popkin.infer.nuts import Sampler, uses_ode
 
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
-    options = NUTSOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-                          max_tree_depth=args.max_tree_depth, progress=False,
-                          parameterization=_parameterization(args))
+    options = _options(args, args.chains, args.seed)
     processes = args.chains > 1 and uses_ode(model)
     start = time.time()
     if processes:
@@ -160,9 +163,12 @@ def compare(out: Path, names: list[str]) -> None:
     from popkin.infer.result import load
 
     settings = {n: {k: json.loads((out / n / "fit.json").read_text())["settings"].get(k)
-                    for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization")} for n in names}
+                    for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization", "dense_mass")}
+                for n in names}
     s = settings[TRUE_STRUCTURE]
     tag = f"{s['chains']}x{s['warmup']}x{s['draws']}{'-' + s['parameterization'] if s['parameterization'] else ''}-{len(names)}models"
+    if s.get("dense_mass") not in (None, "diagonal"):
+        tag = tag.replace("models", f"models-mass-{s['dense_mass']}".replace("/", "_"))
     tag = tag.replace(",", "+")
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
@@ -196,6 +202,9 @@ def main(argv=None) -> int:
     ap.add_argument("--parameterization", default="noncentered",
                     help="NUTSOptions.parameterization: noncentered, centered, or the parameters to centre, "
                          "comma-separated (e.g. CL,V,KA); centred suits this richly sampled trial")
+    ap.add_argument("--dense-mass", default="diagonal",
+                    help="NUTSOptions.dense_mass as popkin fit --dense-mass reads it: diagonal, dense, typical "
+                         "(one dense block over the typical values), or blocks such as VM,KM,CL/KDEG,KINACT")
     ap.add_argument("--chain-of", choices=CANDIDATES, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--chain-index", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -27,6 +27,15 @@ def _parameterization(ctx, param, value):
         raise click.BadParameter(str(err)) from None
 
 
+def _dense_mass(ctx, param, value):
+    from popkin.infer.nuts import parse_dense_mass
+
+    try:
+        return parse_dense_mass(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 @click.command("fit")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", "model_file", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -42,11 +51,14 @@ def _parameterization(ctx, param, value):
               help="NUTS coordinates: noncentered, centered (suits data that pin every subject: rich sampling, a "
               "PD response), or the parameters to centre, comma-separated (e.g. CL,V,KA,IC50); see "
               "popkin.infer.centring")
+@click.option("--dense-mass", default="diagonal", show_default=True, callback=_dense_mass,
+              help="NUTS mass matrix: diagonal, dense, typical (one dense block over the typical values: for "
+              "strongly correlated THETAs, e.g. VM with KM and CL), or blocks of site names (e.g. VM,KM,CL/KDEG,KINACT)")
 @click.option("--layout", default=None, help="data layout name (popkin.data.LAYOUTS), overrides the model file's")
 @click.option("--translate", multiple=True, help="data translation (repeatable), overrides the model file's")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def fit(data, model_file, method, out, chains, warmup, draws, target_accept, seed, parameterization, layout,
-        translate, progress):
+def fit(data, model_file, method, out, chains, warmup, draws, target_accept, seed, parameterization, dense_mass,
+        layout, translate, progress):
     """Fit the population model in MODEL_FILE to DATA and write the parameter table
     (parameters.csv), the posterior (posterior.nc) and a summary into the new folder OUT."""
     if Path(out).exists():
@@ -81,7 +93,8 @@ def fit(data, model_file, method, out, chains, warmup, draws, target_accept, see
             except ValueError as err:
                 raise click.BadParameter(str(err), param_hint="--parameterization") from None
             options = NUTSOptions(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
-                                  seed=seed, progress=progress, parameterization=parameterization)
+                                  seed=seed, progress=progress, parameterization=parameterization,
+                                  dense_mass=dense_mass)
         elif method == "map":
             options = MAPOptions(seed=seed)
         else:

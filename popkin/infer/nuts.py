@@ -29,6 +29,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import potential_energy
 from numpyro.util import is_prng_key
 
+from popkin.errors import FitError
 from popkin.infer.centring import centred_mask, check_parameterization, from_centred, to_centred
 from popkin.infer.density import with_derived
 from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_start
@@ -48,7 +49,15 @@ class NUTSOptions:
     target_accept: target mean acceptance probability of step-size adaptation (0.9:
         smaller steps than numpyro's 0.8, fewer divergences in hierarchical models).
     max_tree_depth: at most 2^depth - 1 leapfrog steps per iteration.
-    dense_mass: a dense (instead of diagonal) mass matrix.
+    dense_mass: the mass matrix NUTS adapts in warm-up. False (default): diagonal.
+        True: dense over every coordinate (costly with many subjects). "typical": one
+        dense block over the typical values (THETAs), the rest diagonal: for models whose
+        typical values are strongly correlated in the posterior (VM with KM and CL in
+        parallel Michaelis-Menten and linear elimination, KDEG with KINACT in enzyme
+        turnover), which a diagonal metric can only cross in many short steps. Or a
+        tuple of blocks, each a tuple of sampled site names (typical values, "omega",
+        "sigma_add", ...), e.g. (("VM", "KM", "CL"), ("KDEG", "KINACT")): one dense
+        block each (numpyro's structured mass matrix).
     seed: the random seed (same seed, same draws on the same machine).
     progress: show a progress bar.
     init: "map" (chains start at the MAP, see ``popkin.infer.map.sampler_start``) or
@@ -68,7 +77,7 @@ class NUTSOptions:
     draws: int = 500
     target_accept: float = 0.9
     max_tree_depth: int = 10
-    dense_mass: bool = False
+    dense_mass: bool | str | tuple = False
     seed: int = 0
     progress: bool = True
     init: str = "map"
@@ -81,6 +90,16 @@ class NUTSOptions:
         check_parameterization(self.parameterization)
         if not isinstance(self.parameterization, str):
             object.__setattr__(self, "parameterization", tuple(self.parameterization))
+        if isinstance(self.dense_mass, str):
+            if self.dense_mass != "typical":
+                raise ValueError(f'NUTSOptions.dense_mass must be True, False, "typical" or a tuple of blocks of '
+                                 f'site names, got {self.dense_mass!r}')
+        elif not isinstance(self.dense_mass, bool):
+            blocks = tuple(tuple(b) for b in self.dense_mass)
+            if not blocks or any(not b or not all(isinstance(n, str) for n in b) for b in blocks):
+                raise ValueError(f"NUTSOptions.dense_mass: each block must be a non-empty tuple of site names, "
+                                 f"e.g. (('VM', 'KM', 'CL'),); got {self.dense_mass!r}")
+            object.__setattr__(self, "dense_mass", blocks)
         if min(self.chains, self.warmup, self.draws) < 1:
             raise ValueError("NUTSOptions: chains, warmup and draws must be >= 1")
 
@@ -166,6 +185,41 @@ class SequentialChains(ParallelChains):
         return lambda map_args: jax.lax.map(fn, map_args)
 
 
+def parse_dense_mass(text: str):
+    """A mass matrix written on a command line -> ``NUTSOptions(dense_mass=...)``:
+    "diagonal", "dense" (every coordinate), "typical" (one block over the typical
+    values), or blocks of site names, names separated by commas and blocks by "/"
+    (e.g. "VM,KM,CL/KDEG,KINACT"; names are checked against the model when the fit
+    starts)."""
+    text = text.strip()
+    fixed = {"diagonal": False, "dense": True, "typical": "typical"}
+    if text in fixed:
+        return fixed[text]
+    blocks = tuple(tuple(n.strip() for n in b.split(",") if n.strip()) for b in text.split("/"))
+    if not blocks or any(not b or not all(n.isidentifier() for n in b) for b in blocks):
+        raise ValueError(f"dense mass must be diagonal, dense, typical or blocks of site names (commas within a "
+                         f"block, / between blocks, e.g. VM,KM,CL/KDEG,KINACT), got {text!r}")
+    return blocks
+
+
+def mass_blocks(model: PopulationModel, space, dense_mass):
+    """``NUTSOptions.dense_mass`` as numpyro's NUTS takes it: a bool, or a list of blocks
+    of site names (each block sorted, so that a block's mass matrix has one layout).
+    Unknown or repeated names are refused (``FitError``) with the names there are."""
+    if isinstance(dense_mass, bool):
+        return dense_mass
+    blocks = (tuple(model.thetas),) if dense_mass == "typical" else dense_mass
+    sites = set(space.shapes)
+    seen = [n for b in blocks for n in b]
+    unknown = [n for n in seen if n not in sites]
+    if unknown:
+        raise FitError(f"NUTSOptions.dense_mass: {', '.join(map(repr, unknown))} not sampled sites of model "
+                         f"{model.name!r}; the sites are {', '.join(sorted(sites))}")
+    if len(set(seen)) != len(seen):
+        raise FitError(f"NUTSOptions.dense_mass: a site is in more than one block: {blocks!r}")
+    return [tuple(sorted(b)) for b in blocks if b]
+
+
 class PopulationNUTS(MCMCKernel):
     """numpyro's NUTS on ``population_model``, the data passed as model arguments
     ``(data, dv)``. Samples are the constrained sampled sites plus eta, corr_iiv and
@@ -179,6 +233,7 @@ class PopulationNUTS(MCMCKernel):
         self._model, self._space, self._options = model, space, options
         self._mask = centred_mask(model, options.parameterization)
         self._centred = any(self._mask)
+        self._dense_mass = mass_blocks(model, space, options.dense_mass)
         self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
         self._sample_fn = self._base_sample_fn
 
@@ -206,7 +261,7 @@ class PopulationNUTS(MCMCKernel):
             if self._centred:
                 params = to_centred(self._model, self._space, model_args[0], params, self._mask)
             return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
-                                 max_tree_depth=o.max_tree_depth, dense_mass=o.dense_mass,
+                                 max_tree_depth=o.max_tree_depth, dense_mass=self._dense_mass,
                                  model_args=model_args, model_kwargs=model_kwargs, rng_key=key)
 
         if is_prng_key(rng_key):

@@ -121,5 +121,6 @@ def convergence_warnings(idata, table: pd.DataFrame, max_tree_depth: int | None)
         if hit > 0.01:
             msgs.append(f"{100 * hit:.1f}% of iterations hit the maximum tree depth ({max_tree_depth}): "
                         "sampling is inefficient; check for strongly correlated or poorly scaled parameters "
-                        "(with rich data per subject, try parameterization='centered')")
+                        "(with rich data per subject, try parameterization='centered'; for correlated typical "
+                        "values, dense_mass='typical')")
     return msgs
