@@ -27,8 +27,11 @@ the MM candidates use forward sensitivities (0.18-0.20 s a gradient on 2 idle co
 the auto-inhibition model 0.21 s by reverse mode). Since the evening of 2026-12-03 the
 script fits in centred coordinates (``--parameterization centered``) and runs the
 auto-inhibition chains one process each, checkpointed (``popkin.infer.checkpoint``), so
-they survive across sessions; both linear candidates are fitted, the auto-inhibition
-chains were in warm-up (docs/lxi15029-virtual-trial.md).
+they survive across sessions; both linear candidates are fitted. The auto-inhibition
+chains were restarted late on 2026-12-03 with V and KA centred, VM, KM and CL
+non-centred and a dense mass-matrix block over the typical values (``--parameterization
+V,KA --dense-mass typical``), after the centred, diagonal-metric chains still built trees
+of 127-255 leapfrogs at iteration 130 (docs/lxi15029-virtual-trial.md).
 """
 
 from __future__ import annotations
