@@ -25,17 +25,19 @@ class Interrupt(Exception):
 
 def test_segments_give_the_samplers_chain(problem, tmp_path):
     """Same start, random stream and kernel as ``Sampler.run``; only XLA's compilation of
-    the loop differs, so the draws differ by rounding that grows along the trajectory
-    (measured: 7e-12 at the first draw, 8e-10 after 27 iterations of 255 leapfrogs). 1e-7
-    absolute on the unconstrained z and identical tree sizes: a wrong key, start or
-    adaptation schedule would differ at order one."""
+    the loop differs, so the draws differ by rounding that grows along the trajectory,
+    by an amount that depends on the machine's code generation (measured on one AMD EPYC
+    instance: 7e-12 at the first draw, 8e-10 after 27 iterations of 255 leapfrogs; on
+    another, 2.4e-7 from the 9th draw, the same at an earlier commit). 1e-5 absolute on
+    the unconstrained z and identical tree sizes: a wrong key, start or adaptation
+    schedule would differ at order one."""
     ref = Sampler(problem, OPTIONS).run(problem)
     got = run_chain(problem, OPTIONS, tmp_path / "chain.npz", segment=5, log=lambda s: None)
     assert set(got.samples) == set(ref.samples)
     for k, v in ref.samples.items():
         assert got.samples[k].shape == v.shape, k
-    np.testing.assert_allclose(got.samples["z_iiv"], ref.samples["z_iiv"], rtol=0, atol=1e-7)
-    np.testing.assert_allclose(got.samples["CL"], ref.samples["CL"], rtol=1e-7)
+    np.testing.assert_allclose(got.samples["z_iiv"], ref.samples["z_iiv"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got.samples["CL"], ref.samples["CL"], rtol=1e-5)
     np.testing.assert_array_equal(got.stats["num_steps"], ref.stats["num_steps"])
     assert (tmp_path / "chain.npz").exists()
 
