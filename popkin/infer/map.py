@@ -104,9 +104,17 @@ def find_mode(problem: Problem, options: MAPOptions = MAPOptions()) -> Mode:
 
 
 def sampler_start(problem: Problem, mode: Mode | None, omega_floor: float = 0.1) -> dict:
-    """Unconstrained starting point for NUTS: the mode, with every omega raised to at
-    least ``omega_floor`` (a collapsed omega would start the sampler in the neck of the
-    funnel) and the deviates z rescaled so that the etas stay those of the mode."""
+    """Unconstrained starting point for NUTS: the mode, with the deviates z rescaled so
+    that the etas stay those of the mode, and each omega moved into a plausible range:
+
+    - lowered to the root mean square of the mode's etas of that parameter when it is
+      above it. The joint mode in the model's non-centred coordinates has no -N log omega
+      term, so its omegas drift up to where their prior stops them while the deviates
+      shrink (LXI-15029, true omegas 0.3: omegas 1.3-1.8 at the mode, with etas of SD
+      0.17-0.30); chains started there begin far out in the tails, where an ODE solver can
+      run out of steps.
+    - raised to at least ``omega_floor`` (a collapsed omega would start the sampler in the
+      neck of the funnel)."""
     space = problem.space
     if mode is None:
         return space.unconstrain(initial_values(problem.model, problem.data))
@@ -114,7 +122,8 @@ def sampler_start(problem: Problem, mode: Mode | None, omega_floor: float = 0.1)
     model = problem.model
     if model.eta_names:
         old = v["omega"]
-        new = jnp.maximum(old, omega_floor)
+        rms = jnp.sqrt(jnp.mean(jnp.square(jnp.asarray(mode.values["eta"])), axis=0))
+        new = jnp.maximum(jnp.minimum(old, rms), omega_floor)
         v["omega"] = new
         v["z_iiv"] = v["z_iiv"] * (old / new)  # keeps eta = diag(omega) L z (exactly for diagonal blocks)
     if model.iov is not None:

@@ -48,8 +48,11 @@ def test_typical_block_is_adapted_and_samples_the_same_posterior(problem, theoph
     The adapted block is numpyro's regularised covariance of the last warm-up window's
     draws; it is compared with the covariance of the kept draws of log CL, log KA, log V
     (the unconstrained coordinates): variances within a factor of 2 and correlations
-    within 0.3 (two estimates from about 100-300 autocorrelated draws each; the
-    identity a diagonal start would keep is off by a factor of about 100 in variance).
+    within 0.45. Both are estimates from about 100-300 autocorrelated draws: a
+    correlation near 0 from n effective draws has SE about 1/sqrt(n), 0.1 at n = 100, so
+    the difference of two has SD about 0.14 and 0.45 is about 3 SD. (0.3 failed once
+    at 0.33, CL-KA 0.27 against -0.06, when the chains' start moved, 2026-12-04.) The
+    identity a diagonal start would keep is off by a factor of about 100 in variance.
     The posterior medians of the typical values and omegas agree with the diagonal
     metric's shared short fit (2 x 150 x 150, seed 11) within 4 Monte Carlo SEs of the
     difference, as the centring test asks."""
@@ -66,7 +69,7 @@ def test_typical_block_is_adapted_and_samples_the_same_posterior(problem, theoph
     cov = np.cov(logs)
     assert np.all(np.abs(np.log(np.diag(block) / np.diag(cov))) < np.log(2.0)), (np.diag(block), np.diag(cov))
     corr = lambda c: c / np.sqrt(np.outer(np.diag(c), np.diag(c)))   # noqa: E731
-    assert np.all(np.abs(corr(block) - corr(cov)) < 0.3), (corr(block), corr(cov))
+    assert np.all(np.abs(corr(block) - corr(cov)) < 0.45), (corr(block), corr(cov))
 
     dense = nuts_result(problem, options, draws.samples, draws.stats)
     for site in ("CL", "V", "KA", "omega"):

@@ -27,3 +27,25 @@ def test_map_typical_values_close_to_nlme():
     assert result.idata.posterior.sizes["draw"] == 1
     assert "posterior_predictive" not in result.idata.groups()
     assert np.all(np.isfinite(result.idata.log_likelihood["y"].values))
+
+
+def test_sampler_start_lowers_inflated_omegas_to_the_spread_of_the_etas():
+    """NUTS starts at the mode with each omega set to min(omega at the mode, RMS of the
+    mode's etas), at least 0.1, and the deviates rescaled (exactly for a diagonal omega:
+    the etas stay the mode's). The non-centred joint mode has no -N log omega term, so its
+    omegas sit above the spread of the etas: on theophylline the start's omegas are the
+    RMS of the etas, and at least one is lowered by more than half."""
+    from popkin.infer import bind
+    from popkin.infer.map import find_mode, sampler_start
+
+    problem = bind(load_catalogue_model("models/theoph.py").model, datasets.theoph())
+    mode = find_mode(problem, MAPOptions())
+    start = problem.space.constrain(sampler_start(problem, mode))
+    omega, eta = np.asarray(mode.values["omega"]), np.asarray(mode.values["eta"])
+    rms = np.sqrt(np.mean(eta ** 2, axis=0))
+    expected = np.maximum(np.minimum(omega, rms), 0.1)
+    np.testing.assert_allclose(np.asarray(start["omega"]), expected, rtol=1e-12)
+    assert np.any(expected < 0.5 * omega), (omega, rms)
+    # the deviates carry the etas: z_start = z_mode x omega_mode / omega_start
+    z_mode = np.asarray(mode.values["z_iiv"])
+    np.testing.assert_allclose(np.asarray(start["z_iiv"]), z_mode * omega / expected, rtol=1e-12)
