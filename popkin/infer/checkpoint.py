@@ -76,6 +76,8 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
                        "pass a new path, or delete that file to start this chain afresh")
     if saved is None:
         mode, init, key_run = chain_starts(problem, options)
+        if options.init_mass == "map":
+            kernel.set_map_metric(problem, mode)
     else:  # any point and key of the right structure: init builds the kernel, the saved state replaces its state
         mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
     state = kernel.init(key_run, options.warmup, init, args, {})

@@ -54,11 +54,16 @@ def _dense_mass(ctx, param, value):
 @click.option("--dense-mass", default="diagonal", show_default=True, callback=_dense_mass,
               help="NUTS mass matrix: diagonal, dense, typical (one dense block over the typical values: for "
               "strongly correlated THETAs, e.g. VM with KM and CL), or blocks of site names (e.g. VM,KM,CL/KDEG,KINACT)")
+@click.option("--init-mass", type=click.Choice(["unit", "map"]), default="unit", show_default=True,
+              help="NUTS metric warm-up starts from: unit (the identity) or map (the curvature at the MAP "
+              "start, block by block; for slow ODE models whose first warm-up window runs at maximum tree depth)")
+@click.option("--adapt-mass/--fixed-mass", default=True, show_default=True,
+              help="adapt the NUTS mass matrix in warm-up windows, or keep the starting one (with --init-mass map)")
 @click.option("--layout", default=None, help="data layout name (popkin.data.LAYOUTS), overrides the model file's")
 @click.option("--translate", multiple=True, help="data translation (repeatable), overrides the model file's")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def fit(data, model_file, method, out, chains, warmup, draws, target_accept, seed, parameterization, dense_mass,
-        layout, translate, progress):
+        init_mass, adapt_mass, layout, translate, progress):
     """Fit the population model in MODEL_FILE to DATA and write the parameter table
     (parameters.csv), the posterior (posterior.nc) and a summary into the new folder OUT."""
     if Path(out).exists():
@@ -94,7 +99,7 @@ def fit(data, model_file, method, out, chains, warmup, draws, target_accept, see
                 raise click.BadParameter(str(err), param_hint="--parameterization") from None
             options = NUTSOptions(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                                   seed=seed, progress=progress, parameterization=parameterization,
-                                  dense_mass=dense_mass)
+                                  dense_mass=dense_mass, init_mass=init_mass, adapt_mass=adapt_mass)
         elif method == "map":
             options = MAPOptions(seed=seed)
         else:

@@ -63,13 +63,25 @@ class NUTSOptions:
     init: "map" (chains start at the MAP, see ``popkin.infer.map.sampler_start``) or
         "initial" (at the model's initial values).
     jitter: SD of the Gaussian jitter added to the starting point of each chain
-        (unconstrained scale), so that R-hat can see chains that disagree.
+        (unconstrained scale), so that R-hat can see chains that disagree. With rich
+        data posterior SDs can be far smaller (LXI-15029: down to 0.005), and 0.1 then
+        starts the chains many SDs out; lower it there.
     parameterization: the coordinates NUTS moves in: "noncentered" (the model's own:
         standard normal deviates z per subject; best for sparse data), "centered" (each
         subject's parameters on the eta scale, ``popkin.infer.centring``; best when the
         data pin every subject's parameters, e.g. rich sampling or a PD response), or a
         tuple of the parameters to centre (the others stay non-centred). Same posterior
         and the same returned sites either way.
+    init_mass: the inverse mass matrix warm-up starts from. "unit" (default): the
+        identity, numpyro's start. "map": from the Hessian at the MAP start, in the
+        sampler's coordinates: each block of ``dense_mass`` gets its covariance given the
+        other coordinates (``popkin.infer.metric``; 2 d extra gradients for d
+        coordinates; needs ``init="map"``). For slow ODE models
+        whose first warm-up window would otherwise run at maximum tree depth.
+    adapt_mass: adapt the mass matrix in warm-up windows (default True, numpyro's
+        windows). False keeps the starting one and adapts only the step size: with
+        ``init_mass="map"`` and short warm-ups, where a window of a few dozen draws
+        estimates the metric worse than the curvature at the mode does.
     """
 
     chains: int = 4
@@ -83,10 +95,17 @@ class NUTSOptions:
     init: str = "map"
     jitter: float = 0.1
     parameterization: str | tuple = "noncentered"
+    init_mass: str = "unit"
+    adapt_mass: bool = True
 
     def __post_init__(self):
         if self.init not in ("map", "initial"):
             raise ValueError(f"NUTSOptions.init must be 'map' or 'initial', got {self.init!r}")
+        if self.init_mass not in ("unit", "map"):
+            raise ValueError(f"NUTSOptions.init_mass must be 'unit' or 'map', got {self.init_mass!r}")
+        if self.init_mass == "map" and self.init != "map":
+            raise ValueError('NUTSOptions(init_mass="map") needs init="map": the metric is the curvature at the '
+                             'MAP the chains start from')
         check_parameterization(self.parameterization)
         if not isinstance(self.parameterization, str):
             object.__setattr__(self, "parameterization", tuple(self.parameterization))
@@ -234,6 +253,7 @@ class PopulationNUTS(MCMCKernel):
         self._mask = centred_mask(model, options.parameterization)
         self._centred = any(self._mask)
         self._dense_mass = mass_blocks(model, space, options.dense_mass)
+        self.inverse_mass = None      # the initial inverse mass matrix; None: the identity
         self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
         self._sample_fn = self._base_sample_fn
 
@@ -262,6 +282,7 @@ class PopulationNUTS(MCMCKernel):
                 params = to_centred(self._model, self._space, model_args[0], params, self._mask)
             return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
                                  max_tree_depth=o.max_tree_depth, dense_mass=self._dense_mass,
+                                 inverse_mass_matrix=self.inverse_mass, adapt_mass_matrix=o.adapt_mass,
                                  model_args=model_args, model_kwargs=model_kwargs, rng_key=key)
 
         if is_prng_key(rng_key):
@@ -269,6 +290,18 @@ class PopulationNUTS(MCMCKernel):
             return one(init_params, rng_key)
         self._sample_fn = vmap(self._base_sample_fn, in_axes=(0, None, None))
         return vmap(one)(init_params, rng_key)
+
+    def set_map_metric(self, problem: Problem, mode: Mode) -> None:
+        """Start warm-up from the curvature at the chains' unjittered start (the MAP
+        ``mode``), in this kernel's coordinates (``popkin.infer.metric``)."""
+        from popkin.infer.metric import inverse_mass, laplace_hessian
+
+        data, dv = problem.data, problem.data.events.dv
+        w = sampler_start(problem, mode)
+        if self._centred:
+            w = to_centred(self._model, self._space, data, w, self._mask)
+        hess = laplace_hessian(self._potential_gen(data, dv), w)
+        self.inverse_mass = inverse_mass(hess, w, self._dense_mass)
 
     def sample(self, state, model_args, model_kwargs):
         return self._sample_fn(state, model_args, model_kwargs)
@@ -342,6 +375,8 @@ class Sampler:
         if problem.model is not self.model:
             raise ValueError("this Sampler was built for another model object")
         mode, init, key_run = chain_starts(problem, self.options, seed)
+        if self.options.init_mass == "map":
+            self._mcmc.sampler.set_map_metric(problem, mode)
         self._mcmc.run(key_run, problem.data, problem.data.events.dv, init_params=init,
                        extra_fields=EXTRA_FIELDS)
         samples = {k: np.asarray(v) for k, v in self._mcmc.get_samples(group_by_chain=True).items()}
