@@ -31,7 +31,12 @@ they survive across sessions; both linear candidates are fitted. The auto-inhibi
 chains were restarted late on 2026-12-03 with V and KA centred, VM, KM and CL
 non-centred and a dense mass-matrix block over the typical values (``--parameterization
 V,KA --dense-mass typical``), after the centred, diagonal-metric chains still built trees
-of 127-255 leapfrogs at iteration 130 (docs/lxi15029-virtual-trial.md).
+of 127-255 leapfrogs at iteration 130 (docs/lxi15029-virtual-trial.md). Those still
+built 255-leapfrog trees at iteration 70 (omegas of 1.3-1.8 at the start, a 0.1 jitter
+against posterior SDs down to 0.005); on 2026-12-04 they were restarted centred, with a
+dense metric from the curvature at the start kept fixed and a 0.005 jitter
+(``--parameterization centered --dense-mass dense --init-mass map --fixed-mass --jitter
+0.005``).
 """
 
 from __future__ import annotations
