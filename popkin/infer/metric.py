@@ -73,14 +73,12 @@ def inverse_mass(hess: np.ndarray, w: dict, dense_mass):
         return jnp.asarray(block_covariance(hess))
     if dense_mass is False:
         return jnp.asarray(diagonal)
-    index = {}
-    start = 0
-    for name in sorted(w):                      # ravel_pytree's order of a dict
-        size = int(np.size(w[name]))
-        index[name] = np.arange(start, start + size)
-        start += size
-    if start != hess.shape[0]:
-        raise FitError(f"inverse_mass: {start} coordinates in the start against a {hess.shape[0]}-square Hessian")
+    flat, unravel = ravel_pytree(w)
+    if flat.shape[0] != hess.shape[0]:
+        raise FitError(f"inverse_mass: {flat.shape[0]} coordinates in the start against a "
+                       f"{hess.shape[0]}-square Hessian")
+    # each site's positions in the raveled vector, from ravel_pytree itself
+    index = {k: np.asarray(v, dtype=int).ravel() for k, v in unravel(jnp.arange(flat.shape[0], dtype=flat.dtype)).items()}
     out = {}
     for block in dense_mass:
         idx = np.concatenate([index[n] for n in block])

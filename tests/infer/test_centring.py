@@ -106,13 +106,9 @@ def test_centred_nuts_samples_the_same_posterior_as_non_centred(theoph_short_fit
     """Theophylline, 2 x 150 x 150 each way (the shared non-centred short fit, seed 11,
     and a centred one, seed 5): posterior medians of the typical values and omegas agree
     within 4 Monte Carlo SEs of their difference (median MCSE from arviz)."""
-    import arviz as az
+    from tests.infer.helpers import assert_same_medians
 
-    runs = (theoph_short_fit, theoph_centred_short_fit)
-    for site in ("CL", "V", "KA", "omega"):
-        a, b = (np.atleast_1d(r.idata.posterior[site].median(("chain", "draw")).values) for r in runs)
-        se = [np.atleast_1d(az.mcse(r.idata, var_names=[site], method="median")[site].values) for r in runs]
-        assert np.all(np.abs(a - b) < 4 * np.hypot(*se)), (site, a, b, se)
+    assert_same_medians(theoph_short_fit, theoph_centred_short_fit)
 
 
 def test_parameterization_is_checked():

@@ -56,9 +56,8 @@ def test_typical_block_is_adapted_and_samples_the_same_posterior(problem, theoph
     The posterior medians of the typical values and omegas agree with the diagonal
     metric's shared short fit (2 x 150 x 150, seed 11) within 4 Monte Carlo SEs of the
     difference, as the centring test asks."""
-    import arviz as az
-
     from popkin.infer.fit import nuts_result
+    from tests.infer.helpers import assert_same_medians
 
     options = NUTSOptions(chains=1, warmup=300, draws=300, seed=3, dense_mass="typical", progress=False)
     sampler = Sampler(problem, options)
@@ -72,8 +71,4 @@ def test_typical_block_is_adapted_and_samples_the_same_posterior(problem, theoph
     assert np.all(np.abs(corr(block) - corr(cov)) < 0.45), (corr(block), corr(cov))
 
     dense = nuts_result(problem, options, draws.samples, draws.stats)
-    for site in ("CL", "V", "KA", "omega"):
-        runs = (dense, theoph_short_fit)
-        a, b = (np.atleast_1d(r.idata.posterior[site].median(("chain", "draw")).values) for r in runs)
-        se = [np.atleast_1d(az.mcse(r.idata, var_names=[site], method="median")[site].values) for r in runs]
-        assert np.all(np.abs(a - b) < 4 * np.hypot(*se)), (site, a, b, se)
+    assert_same_medians(dense, theoph_short_fit)

@@ -97,9 +97,8 @@ def test_theophylline_starts_from_the_map_metric_and_samples_the_same_posterior(
     - Posterior medians of the typical values and omegas agree with the diagonal
       metric's shared short fit (2 x 150 x 150, seed 11) within 4 Monte Carlo SEs of the
       difference; no divergences."""
-    import arviz as az
-
     from popkin.infer.fit import nuts_result
+    from tests.infer.helpers import assert_same_medians
     from popkin.infer.map import MAPOptions, find_mode
 
     options = NUTSOptions(chains=1, warmup=150, draws=300, seed=4, dense_mass="typical", progress=False,
@@ -122,8 +121,4 @@ def test_theophylline_starts_from_the_map_metric_and_samples_the_same_posterior(
 
     assert int(draws.stats["diverging"].sum()) == 0
     result = nuts_result(problem, options, draws.samples, draws.stats)
-    for site in ("CL", "V", "KA", "omega"):
-        runs = (result, theoph_short_fit)
-        a, b = (np.atleast_1d(r.idata.posterior[site].median(("chain", "draw")).values) for r in runs)
-        se = [np.atleast_1d(az.mcse(r.idata, var_names=[site], method="median")[site].values) for r in runs]
-        assert np.all(np.abs(a - b) < 4 * np.hypot(*se)), (site, a, b, se)
+    assert_same_medians(result, theoph_short_fit)
