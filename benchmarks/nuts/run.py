@@ -53,6 +53,7 @@ from benchmarks.common import (BENCH, RESULTS, machine, python_cmd, python_env, 
 from benchmarks.nuts import problems as P
 from benchmarks.nuts import spec as specmod
 from benchmarks.nuts import stan_side
+from benchmarks.nuts.convergence import judge
 from benchmarks.nuts.logdensity import compare
 
 SETTINGS = {"quick": dict(chains=2, warmup=100, draws=100), "full": dict(chains=4, warmup=500, draws=500)}
@@ -115,13 +116,15 @@ def summarise(pop: dict, z: dict, seconds: float, leapfrog: int, chains: int) ->
            "max_rhat": float(np.nanmax(pr)), "ess_bulk": dict(zip(pop, pe.round(1).tolist())),
            "posterior_mean": {k: float(np.mean(v)) for k, v in pop.items()}}
     all_min, all_rhat = out["min_ess_bulk"], out["max_rhat"]
+    ze = zr = np.zeros(0)
     if z:
         ze, zr = ess_rhat(_stack(z, list(z)))
         all_min, all_rhat = min(all_min, float(ze.min())), max(all_rhat, float(np.nanmax(zr)))
+    draws = next(iter(pop.values())).shape[1]
     out.update(min_ess_bulk_all=all_min, max_rhat_all=all_rhat,
                ess_per_s=out["min_ess_bulk"] / seconds, ess_per_s_all=all_min / seconds,
                ess_per_1k_grad=1000 * out["min_ess_bulk"] / max(leapfrog, 1),
-               converged=bool(all_rhat < 1.01 and all_min >= 100 * chains))
+               **judge(pe, pr, ze, zr, draws=draws, chains=chains))
     return out
 
 
@@ -176,9 +179,7 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
     pk.update(done.memory(), process_wall_s=done.wall_s, load_before=load_before, load_after=_load(),
               started_unix=started)
     sampling_s = pk["warm_s"] if pk["warm_s"] is not None else pk["cold_s"]
-    with np.load(npz_path) as npz:
-        pk_pop, pk_z = popkin_columns(spec, dict(npz))
-    pk["diagnostics"] = summarise(pk_pop, pk_z, sampling_s, pk["leapfrog_sampling"], settings["chains"])
+    pk["diagnostics"] = _popkin_diagnostics(spec, npz_path, sampling_s, pk, settings["chains"])
     pk["total_s"] = pk["read_s"] + pk["cold_s"]
     pk["sampling_s"] = sampling_s
     pk["sampling_includes_compile"] = pk["warm_s"] is None
@@ -205,33 +206,79 @@ def run_problem(name: str, settings: dict, *, stan: bool = True, fresh: bool = F
                                        init=init_path)
         info["init"] = "popkin's NUTS starting point (its MAP, omegas floored at 0.1), every chain"
         info.update(load_before=load_before, load_after=_load(), started_unix=started)
-        st_pop, st_z = stan_columns(spec, draws)
-        info["diagnostics"] = summarise(st_pop, st_z, info["sampling_wall_s"], info["leapfrog_sampling"],
-                                        settings["chains"])
         # Stan's own per-chain clock (warm-up + draws of the slowest chain) leaves out what
         # rstan spends around the chains (starting the parallel R workers, moving data)
         info["chain_s"] = max(w + d for w, d in zip(info["elapsed_warmup_s"], info["elapsed_sample_s"]))
-        info["diagnostics"]["ess_per_chain_s"] = info["diagnostics"]["min_ess_bulk"] / info["chain_s"]
+        info["diagnostics"] = _stan_diagnostics(spec, draws, info, settings["chains"])
         info["compile_s"] = comp["compile_s"]
         info["compile_cached"] = comp["cached"]
         info["total_s"] = comp["compile_s"] + info["sampling_wall_s"]
         row["stan"] = info
-        d_pk, d_st = pk["diagnostics"], info["diagnostics"]
-        row["ratios"] = {
-            "ess_per_s": d_pk["ess_per_s"] / d_st["ess_per_s"],
-            "ess_per_s_vs_stan_chain_time": d_pk["ess_per_s"] / d_st["ess_per_chain_s"],
-            "ess_per_s_all": None if centred else d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
-            "ess_per_1k_grad": d_pk["ess_per_1k_grad"] / d_st["ess_per_1k_grad"],
-            "sampling_time": sampling_s / info["sampling_wall_s"],
-            "total_time": pk["total_s"] / info["total_s"],
-            "compile_time": pk["jit_s"] / comp["compile_s"] if pk["jit_s"] is not None else None,
-            "peak_memory": pk["peak_rss_mb"] / info["peak_rss_mb"],
-        }
-        row["targets"] = _targets(name, row)
+        _compare(row)
+        d_st = info["diagnostics"]
         print(f"[nuts] {name}: Stan min bulk ESS {d_st['min_ess_bulk']:.0f} in {info['sampling_wall_s']:.1f} s; "
               f"ESS/s ratio popkin/Stan {row['ratios']['ess_per_s']:.2f}, total-time ratio "
               f"{row['ratios']['total_time']:.2f}", flush=True)
     return row
+
+
+def _popkin_diagnostics(spec: dict, npz_path: Path, sampling_s: float, pk: dict, chains: int) -> dict:
+    with np.load(npz_path) as npz:
+        pk_pop, pk_z = popkin_columns(spec, dict(npz))
+    return summarise(pk_pop, pk_z, sampling_s, pk["leapfrog_sampling"], chains)
+
+
+def _stan_diagnostics(spec: dict, draws: dict, info: dict, chains: int) -> dict:
+    st_pop, st_z = stan_columns(spec, draws)
+    out = summarise(st_pop, st_z, info["sampling_wall_s"], info["leapfrog_sampling"], chains)
+    out["ess_per_chain_s"] = out["min_ess_bulk"] / info["chain_s"]
+    return out
+
+
+def _compare(row: dict) -> None:
+    """The popkin/Stan ratios and the issue's targets of a row with both sides."""
+    pk, st = row["popkin"], row["stan"]
+    d_pk, d_st = pk["diagnostics"], st["diagnostics"]
+    centred = row.get("parameterization") == "centered"
+    row["ratios"] = {
+        "ess_per_s": d_pk["ess_per_s"] / d_st["ess_per_s"],
+        "ess_per_s_vs_stan_chain_time": d_pk["ess_per_s"] / d_st["ess_per_chain_s"],
+        "ess_per_s_all": None if centred else d_pk["ess_per_s_all"] / d_st["ess_per_s_all"],
+        "ess_per_1k_grad": d_pk["ess_per_1k_grad"] / d_st["ess_per_1k_grad"],
+        "sampling_time": pk["sampling_s"] / st["sampling_wall_s"],
+        "total_time": pk["total_s"] / st["total_s"],
+        "compile_time": pk["jit_s"] / st["compile_s"] if pk["jit_s"] is not None else None,
+        "peak_memory": pk["peak_rss_mb"] / st["peak_rss_mb"],
+    }
+    row["targets"] = _targets(row["problem"], row)
+
+
+def rediagnose(names, out_dir: Path = RESULTS, parameterization: str = "noncentered") -> Path:
+    """Recompute the diagnostics, ratios and targets of finished rows from the draws both
+    sides left in their work folders (benchmarks/work/nuts/<problem>/), keeping every
+    timing: for a change of the convergence rule without rerunning the samplers. A row
+    whose draws are gone is refused."""
+    path = Path(out_dir) / ("nuts-full.json" if parameterization == "noncentered" else "nuts-full-centred.json")
+    payload = json.loads(path.read_text())
+    for name in names:
+        (row,) = [r for r in payload["rows"] if r["problem"] == name]
+        work, chains = P.work_dir(name), row["settings"]["chains"]
+        npz_path, stan_bin = work / "popkin_draws.npz", work / "stan_draws.bin"
+        for f in (npz_path, stan_bin):
+            if not f.is_file() or f.stat().st_mtime < row["popkin"]["started_unix"]:
+                raise SystemExit(f"{name}: {f} is missing or older than the row; rerun the problem instead")
+        spec = row["spec"]
+        row["popkin"]["diagnostics"] = _popkin_diagnostics(spec, npz_path, row["popkin"]["sampling_s"],
+                                                           row["popkin"], chains)
+        if row.get("stan"):
+            st = row["stan"]
+            iters, n_chains, n_par = st["dims"]
+            arr = np.fromfile(stan_bin, dtype=np.float64).reshape((n_par, n_chains, iters))
+            st["diagnostics"] = _stan_diagnostics(spec, {c: arr[k] for k, c in enumerate(st["names"])}, st, chains)
+            _compare(row)
+        row["rediagnosed_unix"] = time.time()
+    write_json(path, payload)
+    return path
 
 
 def _targets(name: str, row: dict) -> dict:
@@ -302,7 +349,12 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--parameterization", default="noncentered", choices=("noncentered", "centered"),
                     help="IIV coordinates of both engines (default: non-centred)")
+    ap.add_argument("--rediagnose", action="store_true",
+                    help="recompute diagnostics and targets of --problems from their saved draws (no sampling)")
     args = ap.parse_args(argv)
+    if args.rediagnose:
+        print(f"[nuts] wrote {rediagnose(args.problems, args.out, args.parameterization)}")
+        return
     path = run(args.mode or "quick", args.problems, args.out, not args.no_stan, args.fresh_compile,
                dict(chains=args.chains, warmup=args.warmup, draws=args.draws), args.note, args.append,
                args.parameterization)
