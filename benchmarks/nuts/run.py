@@ -53,7 +53,7 @@ from benchmarks.common import (BENCH, RESULTS, machine, python_cmd, python_env, 
 from benchmarks.nuts import problems as P
 from benchmarks.nuts import spec as specmod
 from benchmarks.nuts import stan_side
-from benchmarks.nuts.convergence import judge
+from benchmarks.nuts.convergence import judge, within_chain_ess
 from benchmarks.nuts.logdensity import compare
 
 SETTINGS = {"quick": dict(chains=2, warmup=100, draws=100), "full": dict(chains=4, warmup=500, draws=500)}
@@ -116,15 +116,17 @@ def summarise(pop: dict, z: dict, seconds: float, leapfrog: int, chains: int) ->
            "max_rhat": float(np.nanmax(pr)), "ess_bulk": dict(zip(pop, pe.round(1).tolist())),
            "posterior_mean": {k: float(np.mean(v)) for k, v in pop.items()}}
     all_min, all_rhat = out["min_ess_bulk"], out["max_rhat"]
-    ze = zr = np.zeros(0)
+    ze = zr = zw = np.zeros(0)
     if z:
-        ze, zr = ess_rhat(_stack(z, list(z)))
+        zarr = _stack(z, list(z))
+        ze, zr = ess_rhat(zarr)
+        zw = within_chain_ess(zarr)
         all_min, all_rhat = min(all_min, float(ze.min())), max(all_rhat, float(np.nanmax(zr)))
     draws = next(iter(pop.values())).shape[1]
     out.update(min_ess_bulk_all=all_min, max_rhat_all=all_rhat,
                ess_per_s=out["min_ess_bulk"] / seconds, ess_per_s_all=all_min / seconds,
                ess_per_1k_grad=1000 * out["min_ess_bulk"] / max(leapfrog, 1),
-               **judge(pe, pr, ze, zr, draws=draws, chains=chains))
+               **judge(pe, pr, ze, zr, draws=draws, chains=chains, ind_within_ess=zw))
     return out
 
 
