@@ -300,6 +300,12 @@ def _targets(name: str, row: dict) -> dict:
     return out
 
 
+def merge_note(old: str | None, note: str) -> str:
+    """The note of an appended results file: the old note (it describes the rows kept)
+    with this run's remark added, not replaced."""
+    return (old or SHARED_NOTE) + (f" {note.strip()}" if note.strip() else "")
+
+
 def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = True, fresh: bool | None = None,
         overrides: dict | None = None, note: str = "", append: bool = False,
         parameterization: str = "noncentered") -> Path:
@@ -321,6 +327,7 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
         # each row records its own settings; the file's header keeps the mode's defaults and
         # the report marks any row run with others (e.g. longer chains to reach convergence)
         payload["settings"] = old.get("settings", settings)
+        payload["note"] = merge_note(old.get("note"), note)
         payload["rows"] = [r for r in old["rows"] if r["problem"] not in names]
         payload["earlier_runs"] = old.get("earlier_runs", []) + [
             {"problems": [r["problem"] for r in payload["rows"]], "machine": old["machine"]}]

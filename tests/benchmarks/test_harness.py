@@ -9,7 +9,7 @@ import pytest
 from benchmarks.common import run_measured
 from benchmarks.nuts import problems as P
 from benchmarks.nuts import spec as S
-from benchmarks.nuts.run import popkin_columns, stan_columns, summarise
+from benchmarks.nuts.run import SHARED_NOTE, merge_note, popkin_columns, stan_columns, summarise
 from benchmarks.report import nuts_series, nuts_table, structural_series, structural_table
 from benchmarks.structural.run import write_subjects
 
@@ -235,3 +235,9 @@ def test_convergence_rule_passes_exact_chains_and_fails_a_stuck_chain():
         z[f"z[{k}]"] = z[f"z[{k}]"] + np.array([[0.0], [0.5]])
     s = summarise(pop, z, seconds=1.0, leapfrog=1000, chains=2)
     assert s["individual"]["max_rhat_null_p"] < 0.05 and not s["converged"]
+
+
+def test_appending_keeps_the_old_note():
+    old = SHARED_NOTE + " theoph on v1252, idle."
+    assert merge_note(old, " sparse row: loaded. ") == old + " sparse row: loaded."
+    assert merge_note(old, "") == old and merge_note(None, "x") == SHARED_NOTE + " x"
