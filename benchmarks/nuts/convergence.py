@@ -12,9 +12,10 @@ The rule is applied alike to popkin's and Stan's draws.
   each coordinate with the ESS its chains have on their own: the sum over chains of
   each chain's bulk ESS (``within_chain_ess``). Not the usual ESS of all chains
   together: a chain stuck away from the others lowers that estimate as much as it
-  raises R-hat, so it would excuse itself. The 1.01 rule alone cannot be met at N = 1000: over 3,010
-  coordinates of exactly mixing chains of 2 x 500 draws it failed in 17 of 20
-  simulated runs at ESS 980 per coordinate, and in 20 of 20 at ESS 540 (max R-hat 1.016-1.039).
+  raises R-hat, so it would excuse itself.
+  The 1.01 rule alone cannot be met at N = 1000: over 3,010 coordinates of exactly
+  mixing chains of 2 x 500 draws it failed in 17 of 20 simulated runs at ESS 980 per
+  coordinate, and in 20 of 20 at ESS 540 (max R-hat 1.016-1.039).
 
 The null distribution (derivation). Split R-hat with M = 2 x chains halves of n draws is
 R^2 = (n - 1)/n + B/(n W), where B/n is the variance of the M half-means and W the mean
