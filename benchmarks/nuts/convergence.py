@@ -72,11 +72,11 @@ def within_chain_ess(arr) -> np.ndarray:
                for c in range(arr.shape[0]))
 
 
-def judge(pop_ess, pop_rhat, ind_ess, ind_rhat, *, draws: int, chains: int, ind_within_ess=None) -> dict:
-    """The rule of the module docstring. ``ind_*`` may be empty (no IIV);
-    ``ind_within_ess``: ``within_chain_ess`` of the individual coordinates (default: their
-    bulk ESS). Returns ``converged``, ``converged_strict`` (max R-hat < 1.01 over every
-    coordinate) and the individual coordinates' numbers."""
+def judge(pop_ess, pop_rhat, ind_ess, ind_rhat, ind_within_ess, *, draws: int, chains: int) -> dict:
+    """The rule of the module docstring. ``ind_*``: the individual coordinates' bulk ESS,
+    R-hat and ``within_chain_ess`` (empty without IIV). Returns ``converged``,
+    ``converged_strict`` (max R-hat < 1.01 over every coordinate) and the individual
+    coordinates' numbers."""
     min_ess = MIN_ESS_PER_CHAIN * chains
     pop_ok = bool(np.nanmax(pop_rhat) < RHAT_MAX and np.min(pop_ess) >= min_ess)
     out = {"converged_strict": pop_ok}
@@ -84,7 +84,7 @@ def judge(pop_ess, pop_rhat, ind_ess, ind_rhat, *, draws: int, chains: int, ind_
     if ind_ess.size == 0:
         return dict(out, converged=pop_ok)
     top = float(np.nanmax(ind_rhat))
-    within = ind_ess if ind_within_ess is None else np.asarray(ind_within_ess, float)
+    within = np.asarray(ind_within_ess, float)
     p = 1.0 if top < RHAT_MAX else max_rhat_null_p(top, within, draws, chains)
     ind_ess_ok = bool(np.min(ind_ess) >= min_ess)
     out.update(

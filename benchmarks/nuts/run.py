@@ -126,7 +126,7 @@ def summarise(pop: dict, z: dict, seconds: float, leapfrog: int, chains: int) ->
     out.update(min_ess_bulk_all=all_min, max_rhat_all=all_rhat,
                ess_per_s=out["min_ess_bulk"] / seconds, ess_per_s_all=all_min / seconds,
                ess_per_1k_grad=1000 * out["min_ess_bulk"] / max(leapfrog, 1),
-               **judge(pe, pr, ze, zr, draws=draws, chains=chains, ind_within_ess=zw))
+               **judge(pe, pr, ze, zr, zw, draws=draws, chains=chains))
     return out
 
 
@@ -260,13 +260,13 @@ def rediagnose(names, out_dir: Path = RESULTS, parameterization: str = "noncente
     sides left in their work folders (benchmarks/work/nuts/<problem>/), keeping every
     timing: for a change of the convergence rule without rerunning the samplers. A row
     whose draws are gone is refused."""
-    path = Path(out_dir) / ("nuts-full.json" if parameterization == "noncentered" else "nuts-full-centred.json")
+    path = results_path(out_dir, "full", parameterization)
     payload = json.loads(path.read_text())
     for name in names:
         (row,) = [r for r in payload["rows"] if r["problem"] == name]
         work, chains = P.work_dir(name), row["settings"]["chains"]
         npz_path, stan_bin = work / "popkin_draws.npz", work / "stan_draws.bin"
-        for f in (npz_path, stan_bin):
+        for f in (npz_path, stan_bin) if row.get("stan") else (npz_path,):
             if not f.is_file() or f.stat().st_mtime < row["popkin"]["started_unix"]:
                 raise SystemExit(f"{name}: {f} is missing or older than the row; rerun the problem instead")
         spec = row["spec"]
@@ -274,9 +274,7 @@ def rediagnose(names, out_dir: Path = RESULTS, parameterization: str = "noncente
                                                            row["popkin"], chains)
         if row.get("stan"):
             st = row["stan"]
-            iters, n_chains, n_par = st["dims"]
-            arr = np.fromfile(stan_bin, dtype=np.float64).reshape((n_par, n_chains, iters))
-            st["diagnostics"] = _stan_diagnostics(spec, {c: arr[k] for k, c in enumerate(st["names"])}, st, chains)
+            st["diagnostics"] = _stan_diagnostics(spec, stan_side.read_draws(stan_bin, st), st, chains)
             _compare(row)
         row["rediagnosed_unix"] = time.time()
     write_json(path, payload)
@@ -300,6 +298,11 @@ def _targets(name: str, row: dict) -> dict:
     return out
 
 
+def results_path(out_dir: Path, mode: str, parameterization: str) -> Path:
+    """nuts-<mode>.json (non-centred) or nuts-<mode>-centred.json."""
+    return Path(out_dir) / (f"nuts-{mode}.json" if parameterization == "noncentered" else f"nuts-{mode}-centred.json")
+
+
 def merge_note(old: str | None, note: str) -> str:
     """The note of an appended results file: the old note (it describes the rows kept)
     with this run's remark added, not replaced."""
@@ -321,7 +324,7 @@ def run(mode: str = "quick", names=None, out_dir: Path = RESULTS, stan: bool = T
     payload = {"study": "nuts", "mode": mode, "parameterization": parameterization, "machine": machine(),
                "settings": settings,
                "problems_requested": names, "rows": [], "note": (SHARED_NOTE + " " + note).strip()}
-    path = Path(out_dir) / (f"nuts-{mode}.json" if parameterization == "noncentered" else f"nuts-{mode}-centred.json")
+    path = results_path(out_dir, mode, parameterization)
     if append and path.is_file():   # keep the rows of other problems from an earlier run
         old = json.loads(path.read_text())
         # each row records its own settings; the file's header keeps the mode's defaults and

@@ -78,11 +78,16 @@ def sample(rds, csv, spec_path, work: Path, *, chains: int, warmup: int, draws: 
            chains, warmup, draws, seed, adapt_delta, max_treedepth, cores] + ([init] if init else [])
     done = run_measured(cmd, env=env(), timeout=timeout).check("Stan sampling")
     info = json.loads(out.read_text())
+    info.update(done.memory(), process_wall_s=done.wall_s)
+    return info, read_draws(bin_path, info)
+
+
+def read_draws(bin_path: Path, info: dict) -> dict:
+    """The draws ``stan_run.R sample`` wrote to ``bin_path``: Stan column name -> array
+    (chains, draws); ``info``: its JSON (``dims``, ``names``)."""
     iters, n_chains, n_par = info["dims"]
     arr = np.fromfile(bin_path, dtype=np.float64).reshape((n_par, n_chains, iters))  # R is column-major
-    samples = {name: arr[k] for k, name in enumerate(info["names"])}
-    info.update(done.memory(), process_wall_s=done.wall_s)
-    return info, samples
+    return {name: arr[k] for k, name in enumerate(info["names"])}
 
 
 def log_prob(rds, csv, spec_path, points: list, work: Path) -> dict:

@@ -114,8 +114,11 @@ def test_full_run_end_to_end(tmp_path):
     assert not comparison["reproduces_dose_nonlinearity"].any()
     prop = pd.read_csv(out / "dose_proportionality.csv")
     ref = prop[(prop["profiles"] == "steady state") & (prop["parameter"] == "AUCTAU")].iloc[0]
+    # the seeded trial's NCA interval (docs/simulation.md: 1.56-1.84), pinned so that the
+    # bound below is a fixed number and not whatever this run's NCA gives
+    assert (ref["ci_low"], ref["ci_high"]) == pytest.approx((1.5643, 1.8394), abs=1e-3)
     slope = comparison.set_index("model")["auc_dose_slope"]
-    assert 1.1 < slope["lxi_1cpt_mm_linear"] < ref["ci_low"]
+    assert 1.1 < slope["lxi_1cpt_mm_linear"] < 1.5643
     assert slope["lxi_1cpt_linear"] == 1.0 and slope["lxi_2cpt_linear"] == 1.0
     assert "No candidate reproduces the observed dose nonlinearity" in (out / "report.html").read_text()
     # the exposure-toxicity fits (exposures from this PK fit) reproduce the published
