@@ -199,6 +199,112 @@ def simulation_table(data: dict) -> list[str]:
     return lines
 
 
+def _rows_by(rows, *keys) -> dict:
+    return {tuple(r.get(k) for k in keys): r for r in rows if "error" not in r}
+
+
+def gpu_table(gpu: dict, results: dict) -> list[str]:
+    """The GPU study (``benchmarks/gpu.py``) beside this CPU's numbers: the gradient cost
+    measured the same way here (``gpu-cpu-reference``), the structural, simulation and
+    NUTS studies' CPU rows at the same N."""
+    m, steps = gpu.get("machine", {}), gpu["steps"]
+    env = steps.get("env", {})
+    v = env.get("versions", {})
+    lines = ["### GPU (`python -m benchmarks.gpu`)", "",
+             f"- Device: {env.get('nvidia_smi', env.get('device_kind'))}; host {m.get('cpu_model')}, "
+             f"{m.get('logical_cpus')} logical CPUs",
+             f"- jax {v.get('jax')}, numpyro {v.get('numpyro')}, diffrax {v.get('diffrax')}, Python "
+             f"{m.get('python_versions', {}).get('python')}; float64 unless the row says float32",
+             f"- Measured {m.get('timestamp')}; {gpu.get('note', '')}", ""]
+    cpu_ref = results.get("gpu-cpu-reference", {}).get("steps", {}).get("gradient", {})
+    grad = steps.get("gradient", {})
+    if grad.get("rows"):
+        cpu = _rows_by(cpu_ref.get("rows", []), "problem")
+        lines += ["One value and gradient of the NUTS potential (ms; median of 30 compiled calls). GPU: "
+                  f"{grad.get('chains_per_call')} chains in one call, as its vectorised chains run; CPU: one chain "
+                  "on one core, as each of popkin's parallel CPU chains runs.", "",
+                  "| problem | subjects | GPU ms | CPU ms | CPU / GPU |", "|---|---|---|---|---|"]
+        for r in grad["rows"]:
+            if "error" in r:
+                lines.append(f"| {r.get('problem', '?')} | | failed: {r['error']} | | |")
+                continue
+            c = cpu.get((r["problem"],))
+            lines.append(f"| {r['problem']} | {r['n_subjects']:,} | {1e3 * r['eval_s']:.2f} | "
+                         f"{_f(1e3 * c['eval_s']) if c else 'n/a'} | "
+                         f"{_f(c['eval_s'] / r['eval_s']) if c else 'n/a'} |")
+        lines.append("")
+    prec = steps.get("precision", {}).get("rows", [])
+    f32 = grad.get("f32_vs_f64")
+    if prec or f32:
+        lines += ["float32 against float64 on the GPU:", ""]
+        for r in prec:
+            if "max_rel_diff_f32_vs_f64_first5" in r:
+                lines.append(f"- {'closed form' if r['model'] == 'lin' else 'MM ODE'}, 56 BID doses, N = "
+                             f"{r['n_subjects']:,}: max relative difference {r['max_rel_diff_f32_vs_f64_first5']:.1e} "
+                             f"(first 5 subjects); float32 {r['f64']['seconds'] / r['f32']['seconds']:.1f}x as fast")
+        if f32:
+            lines.append(f"- NUTS potential, {grad['f32'].get('problem')}: value {f32['value_rel_diff']:.1e}, "
+                         f"gradient {f32['grad_max_rel_diff']:.1e} (max relative); float32 "
+                         f"{f32['eval_s_ratio_f64_over_f32']:.2f}x as fast")
+        lines.append("")
+    struct = steps.get("structural", {}).get("rows", []) + [
+        dict(r["f64"], model=r["model"], n_subjects=r["n_subjects"]) for r in prec if "error" not in r.get("f64", {})]
+    if struct:
+        cpu = {(r["n_subjects"], r["model"]): r for r in results.get("structural", {}).get("rows", [])}
+        lines += ["Structural models (subject-timepoints per second, solving only; same problem as the structural "
+                  "study):", "", "| model | N | GPU | this CPU (structural study) | GPU / CPU | GPU compile s |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted(struct, key=lambda r: (r["model"], r["n_subjects"])):
+            if "error" in r:
+                continue
+            c = cpu.get((r["n_subjects"], r["model"]))
+            rate = c["popkin"]["subject_timepoints_per_s"] if c else None
+            lines.append(f"| {'closed form' if r['model'] == 'lin' else 'MM ODE (Tsit5)'} | {r['n_subjects']:,} | "
+                         f"{_f(r['subject_timepoints_per_s'])} | {_f(rate)} | "
+                         f"{_f(r['subject_timepoints_per_s'] / rate) if rate else 'n/a'} | {_f(r['compile_s'])} |")
+        lines.append("")
+    sim = steps.get("simulation", {}).get("rows", [])
+    if sim:
+        cpu = _rows_by(results.get("simulation", {}).get("rows", []), "model", "n")
+        lines += ["Simulation to steady state (virtual patients per second):", "",
+                  "| model | N | GPU | CPU (simulation study) | GPU / CPU | GPU first chunk s |",
+                  "|---|---|---|---|---|---|"]
+        for r in sim:
+            if "error" in r:
+                lines.append(f"| {r['model']} | {r['n']:,} | failed: {r['error']} | | | |")
+                continue
+            c = cpu.get((r["model"], r["n"]))
+            lines.append(f"| {r['model']} | {r['n']:,} | {_f(r['patients_per_s'])} | "
+                         f"{_f(c['patients_per_s']) if c else 'n/a'} | "
+                         f"{_f(r['patients_per_s'] / c['patients_per_s']) if c else 'n/a'} | {_f(r['first_chunk_s'])} |")
+        lines.append("")
+    nuts = steps.get("nuts", {})
+    if "diagnostics" in nuts:
+        s = nuts["settings"]
+        cpu_row = next((r for r in results.get("nuts", {}).get("rows", []) if r["problem"] == s["problem"]), None)
+        lines += [f"NUTS on {s['problem']} ({s['chains']} chains x {s['warmup']} x {s['draws']}, seed {s['seed']}, "
+                  "same data file, model and settings as the CPU study's row):", "",
+                  "| engine | first fit s (compile included) | min bulk ESS | ESS/s | max R-hat (population) | converged |",
+                  "|---|---|---|---|---|---|"]
+        d = nuts["diagnostics"]
+        lines.append(f"| popkin, GPU ({nuts['chain_method']} chains) | {_f(nuts['total_s'])} | "
+                     f"{_f(d['min_ess_bulk'])} ({d['min_ess_param']}) | {_f(d['min_ess_bulk'] / nuts['total_s'])} | "
+                     f"{d['max_rhat']:.3f} | {_converged(d)} |")
+        if cpu_row:
+            cpus = results["nuts"].get("machine", {}).get("cpus_available")
+            for side, label in (("popkin", f"popkin, CPU ({cpus} cores)"), ("stan", f"Stan, CPU ({cpus} cores)")):
+                x = cpu_row.get(side)
+                if not x:
+                    continue
+                dd = x["diagnostics"]
+                secs = x["total_s"] if side == "popkin" else x["chain_s"]
+                what = "" if side == "popkin" else " (chain clock)"
+                lines.append(f"| {label} | {_f(secs)}{what} | {_f(dd['min_ess_bulk'])} ({dd['min_ess_param']}) | "
+                             f"{_f(dd['min_ess_bulk'] / secs)} | {dd['max_rhat']:.3f} | {_converged(dd)} |")
+        lines.append("")
+    return lines
+
+
 # --------------------------------------------------------------------------- plots
 
 def nuts_series(data: dict) -> dict:
@@ -293,6 +399,8 @@ def render(results: dict, mode: str) -> str:
             png = plot(results[study], RESULTS / f"{stem}-{mode}.png")
             if png:
                 lines += [f"![{study} ({mode})](../benchmarks/results/{png.name})", ""]
+    if "gpu" in results:   # optional: only once a GPU was lent
+        lines += gpu_table(results["gpu"], results)
     lines.append(END)
     return "\n".join(lines)
 

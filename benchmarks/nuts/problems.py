@@ -231,9 +231,14 @@ PROBLEMS = {p.name: p for p in (
     Problem("theoph", "theophylline, 12 subjects, 1-cpt oral (popkin.data.read with THEOPH_LAYOUT)",
             theoph_model, _theoph_prepare, _theoph_read),
     _bid2(100, "rich"), _bid2(100, "sparse"), _bid2(1000, "rich"), _bid2(1000, "sparse"),
+    _bid2(10_000, "rich"), _bid2(10_000, "sparse"),
 )}
 QUICK = ("theoph", "bid2_n100_sparse")
-FULL = tuple(PROBLEMS)
+FULL = ("theoph", "bid2_n100_rich", "bid2_n100_sparse", "bid2_n1000_rich", "bid2_n1000_sparse")
+# N = 10^4: the gradient-cost and GPU studies (benchmarks/gpu.py); Stan at that size would
+# take days on this CPU, so they are not in the side-by-side study
+SCALING = ("bid2_n100_sparse", "bid2_n1000_sparse", "bid2_n10000_sparse", "bid2_n100_rich", "bid2_n1000_rich",
+           "bid2_n10000_rich")
 
 
 def count_subjects(csv: Path) -> int:

@@ -241,3 +241,59 @@ def test_appending_keeps_the_old_note():
     old = SHARED_NOTE + " theoph on v1252, idle."
     assert merge_note(old, " sparse row: loaded. ") == old + " sparse row: loaded."
     assert merge_note(old, "") == old and merge_note(None, "x") == SHARED_NOTE + " x"
+
+
+def test_gradient_worker_vmaps_over_chains_exactly(tmp_path, capsys):
+    """benchmarks.nuts.gradient evaluates C points in one vmapped call: each point's value
+    and gradient must equal popkin's potential and its gradient at that point alone
+    (float64; 1e-10 relative: the same operations, batched)."""
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    from benchmarks.common import read_json_from_stdout
+    from benchmarks.nuts import gradient
+    from popkin.infer import bind
+    from popkin.infer.density import initial_values, potential
+
+    jax.config.update("jax_enable_x64", True)
+    csv = P.PROBLEMS["bid2_n100_sparse"].prepare(tmp_path)
+    gradient.main(["bid2_n100_sparse", str(csv), str(tmp_path / "g.npy"), "--repeats", "2", "--chains", "2"])
+    res = read_json_from_stdout(capsys.readouterr().out)
+    assert res["chains"] == 2 and res["n_subjects"] == 100 and res["finite"]
+
+    model, _ = P.PROBLEMS["bid2_n100_sparse"].make_model()
+    problem = bind(model, P.PROBLEMS["bid2_n100_sparse"].read_popkin(csv))
+    flat, unravel = ravel_pytree(problem.space.unconstrain(initial_values(problem.model, problem.data)))
+    point = np.asarray(flat) + 0.1 * np.random.default_rng(7).standard_normal((2, flat.size))[0]
+    value, grad = jax.jit(jax.value_and_grad(lambda v: potential(problem.model, unravel(v), problem.data)))(
+        jax.numpy.asarray(point))
+    assert res["value"] == pytest.approx(float(value), rel=1e-10)
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), np.asarray(grad), rtol=1e-10, atol=1e-10)
+
+
+def test_gpu_study_helpers_and_table():
+    """The GPU driver's budget and comparison, and its table from the committed JSON: the
+    CPU / GPU column is the two files' eval_s divided (N = 1000 sparse: 6.50 / 0.945 ms)."""
+    import json
+    import time
+
+    from benchmarks.common import RESULTS
+    from benchmarks.gpu import Budget, rel_diff
+    from benchmarks.report import gpu_table, load
+
+    assert rel_diff([1.0, 2.0], [1.0, 4.0]) == pytest.approx(0.5)
+    b = Budget(100.0)
+    assert b.timeout(30) == 30 and 90 < b.timeout(1e9) <= 95
+    b.end = time.perf_counter() - 1
+    assert b.timeout(30) == 1.0
+
+    results = load("full")
+    if "gpu" not in results:
+        pytest.skip("no GPU results committed")
+    lines = "\n".join(gpu_table(results["gpu"], results))
+    gpu = {r["problem"]: r for r in results["gpu"]["steps"]["gradient"]["rows"]}
+    cpu = {r["problem"]: r for r in json.loads((RESULTS / "gpu_cpu_reference.json").read_text())["steps"]["gradient"]["rows"]}
+    ratio = cpu["bid2_n1000_sparse"]["eval_s"] / gpu["bid2_n1000_sparse"]["eval_s"]
+    assert f"| bid2_n1000_sparse | 1,000 | {1e3 * gpu['bid2_n1000_sparse']['eval_s']:.2f} |" in lines
+    assert f"{ratio:.3g} |" in lines
+    assert "| popkin, GPU (vectorized chains) |" in lines and "| Stan, CPU (2 cores) |" in lines
