@@ -260,11 +260,11 @@ def write_data() -> None:
 
 
 def run(out: Path, steps=STEPS, budget_s: float = 480.0, name: str = "gpu.json", cpu_reference: bool = False,
-        note: str = "", work: Path | None = None) -> Path:
+        note: str = "", work: Path | None = None, study: str | None = None) -> Path:
     budget = Budget(budget_s)
     work = Path(work) if work else Path(out) / "work"
     work.mkdir(parents=True, exist_ok=True)
-    payload = {"study": "gpu-cpu-reference" if cpu_reference else "gpu", "note": note, "budget_s": budget_s, "cpu_reference": cpu_reference,
+    payload = {"study": study or ("gpu-cpu-reference" if cpu_reference else "gpu"), "note": note, "budget_s": budget_s, "cpu_reference": cpu_reference,
                "sizes": SIZES, "steps": {}}
     path = Path(out) / name
     for step in steps:
@@ -299,16 +299,23 @@ def main(argv=None) -> None:
                     help="gradient step as popkin's parallel CPU chains run it: one chain per call, one core")
     ap.add_argument("--write-data", action="store_true", help="write the data files and stop")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the driver on a CPU")
+    ap.add_argument("--nuts", nargs=4, metavar=("PROBLEM", "CHAINS", "WARMUP", "DRAWS"),
+                    help="the nuts step on another problem or with other settings")
+    ap.add_argument("--study", default=None, help="the JSON's study name (default gpu; the report shows 'gpu')")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     if args.smoke:
         SIZES.update(SMOKE)
+    if args.nuts:
+        problem, chains, warmup, draws = args.nuts
+        SIZES.update(nuts_problem=problem, nuts_settings={"chains": int(chains), "warmup": int(warmup),
+                                                          "draws": int(draws)})
     if args.write_data:
         write_data()
         return
     if args.out is None:
         ap.error("--out is required")
-    print(run(args.out, args.steps, args.budget, args.name, args.cpu_reference, args.note, args.work))
+    print(run(args.out, args.steps, args.budget, args.name, args.cpu_reference, args.note, args.work, args.study))
 
 
 if __name__ == "__main__":
