@@ -105,7 +105,7 @@ def _worker(cmd, budget: Budget, cap: float, x64: bool = True, env_extra=None, p
     env.update(env_extra or {})
     done = run_measured(cmd, env=env, cwd=BENCH.parent, timeout=budget.timeout(cap))
     if done.returncode != 0:
-        tail = (done.stderr or "").strip().splitlines()[-8:]
+        tail = (done.stderr or "").strip().splitlines()[-20:]
         return {"error": f"exit {done.returncode} after {done.wall_s:.0f} s", "stderr_tail": tail}
     try:
         res = json.loads(done.stdout.strip().splitlines()[-1]) if plain else read_json_from_stdout(done.stdout)

@@ -24,6 +24,8 @@ XLA host devices on CPU, "vectorized" on a GPU); the driver starts this process 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 import time
 
 T_START = time.perf_counter()
@@ -48,6 +50,10 @@ def main(argv=None):
 
     from benchmarks.common import emit, setup_jax
 
+    # phase times on stderr, so a run stopped at a time limit still says where it was
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="[popkin_side %(relativeCreated).0f ms] %(message)s")
+    logging.getLogger("popkin.infer.nuts").setLevel(logging.INFO)
     jax = setup_jax()
     import numpy as np
 

@@ -15,7 +15,9 @@ compile time) and every run compiles anew.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +38,8 @@ from popkin.infer.map import MAPOptions, Mode, find_mode, jittered, sampler_star
 from popkin.infer.numpyro_model import population_model
 from popkin.infer.problem import Problem
 from popkin.model import PopulationModel
+
+log = logging.getLogger(__name__)
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
 
@@ -374,11 +378,15 @@ class Sampler:
         """Sample the posterior of ``problem`` (same model object as the sampler's)."""
         if problem.model is not self.model:
             raise ValueError("this Sampler was built for another model object")
+        t0 = time.perf_counter()
         mode, init, key_run = chain_starts(problem, self.options, seed)
+        log.info("NUTS start point (MAP) found in %.1f s; sampling %d chains (%s)",
+                 time.perf_counter() - t0, self.options.chains, self.chain_method)
         if self.options.init_mass == "map":
             self._mcmc.sampler.set_map_metric(problem, mode)
         self._mcmc.run(key_run, problem.data, problem.data.events.dv, init_params=init,
                        extra_fields=EXTRA_FIELDS)
+        log.info("NUTS warm-up and draws done in %.1f s", time.perf_counter() - t0)
         samples = {k: np.asarray(v) for k, v in self._mcmc.get_samples(group_by_chain=True).items()}
         stats = {k: np.asarray(v) for k, v in self._mcmc.get_extra_fields(group_by_chain=True).items()}
         return Draws(samples, stats, mode, self.chain_method)
