@@ -221,27 +221,25 @@ def step_nuts(work: Path, budget: Budget, **_) -> dict:
     return pk
 
 
-def step_structural(work: Path, budget: Budget, **_) -> dict:
+def _cases(cases, budget: Budget, n_key: str, run) -> dict:
+    """Rows of (model, N, chunk) cases, each ``run(model, n, chunk)``; a case is not started
+    with under 40 s of the budget left."""
     rows = []
-    cases = SIZES["structural"]
     for model, n, chunk in cases:
-        if budget.left() < 40:
-            rows.append({"model": model, "n_subjects": n, "error": "not run: budget spent"})
-            continue
-        rows.append({"model": model, "n_subjects": n, **_structural(work, n, model, True, chunk, budget, 90)})
+        row = {"model": model, n_key: n}
+        row.update(run(model, n, chunk) if budget.left() >= 40 else {"error": "not run: budget spent"})
+        rows.append(row)
     return {"rows": rows}
+
+
+def step_structural(work: Path, budget: Budget, **_) -> dict:
+    return _cases(SIZES["structural"], budget, "n_subjects",
+                  lambda model, n, chunk: _structural(work, n, model, True, chunk, budget, 90))
 
 
 def step_simulation(work: Path, budget: Budget, **_) -> dict:
-    rows = []
-    cases = SIZES["simulation"]
-    for name, n, chunk in cases:
-        if budget.left() < 40:
-            rows.append({"model": name, "n": n, "error": "not run: budget spent"})
-            continue
-        rows.append({"model": name, "n": n, "chunk": chunk,
-                     **_worker(python_cmd("benchmarks.simulation.side", name, n, chunk), budget, 120, plain=True)})
-    return {"rows": rows}
+    return _cases(SIZES["simulation"], budget, "n", lambda model, n, chunk: {"chunk": chunk, **_worker(
+        python_cmd("benchmarks.simulation.side", model, n, chunk), budget, 120, plain=True)})
 
 
 RUNNERS = {"env": step_env, "precision": step_precision, "gradient": step_gradient, "nuts": step_nuts,
