@@ -16,7 +16,10 @@ would run one after the other, get one process per chain, each pinned to its own
 (chain i with seed SEED + i). Those chains are checkpointed every 5 iterations
 (``popkin.infer.checkpoint.run_chain``, OUT/.<candidate>.chain<i>.state.npz), so an
 interrupted run resumes them where they stopped; a finished chain is kept in
-OUT/.<candidate>.chain<i>.npz until the candidate's folder is written. Once the true structure and at least one
+OUT/.<candidate>.chain<i>.npz until the candidate's folder is written. The checkpoints
+are kept after that: to extend a fit, rename its folder (e.g. to <candidate>-200draws)
+and run again with more --draws and otherwise the same settings; each chain continues
+from its last iteration (``run_chain`` extends a finished chain). Once the true structure and at least one
 other candidate are fitted it writes OUT/loo-<settings>-<k>models.csv (``popkin.diagnostics.loo_table(by="subject")``)
 (and loo-by-observation-<settings>-<k>models.csv) and OUT/coverage-<settings>-<k>models.csv (the 90 % intervals of the typical values, IIV
 SDs and residual SDs of ``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``),
@@ -149,9 +152,8 @@ def fit_one(name: str, folder: Path, args) -> None:
             "warnings": list(result.warnings)}
     (tmp / "fit.json").write_text(json.dumps(info, indent=1))
     tmp.rename(folder)
-    for i in range(args.chains):
+    for i in range(args.chains):  # the checkpoints stay: a longer run extends them
         _chain_file(folder, i).unlink(missing_ok=True)
-        _state_file(_chain_file(folder, i)).unlink(missing_ok=True)
     print(json.dumps(info, indent=1), flush=True)
 
 

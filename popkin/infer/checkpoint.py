@@ -10,7 +10,8 @@ state (position, momentum key, step size and mass-matrix adaptation, iteration c
 and the draws so far are written to ``path`` (npz, written under a temporary name and
 renamed, so a kill leaves the previous checkpoint whole). Run it again with the same
 problem, options and path and it continues from the last segment; a checkpoint made with
-other settings is refused, not overwritten. Warm-up is segmented too: numpyro's
+other settings is refused, not overwritten. Run it with more draws and a finished chain
+is extended (the same first draws, then new ones). Warm-up is segmented too: numpyro's
 windowed adaptation reads the iteration count from the state.
 
 ``combine(problem, options, [draws, ...])`` stacks chains run apart (one process per
@@ -20,6 +21,7 @@ chain, seeds seed, seed + 1, ...) into the ``FitResult`` of ``fit(..., "nuts")``
 from __future__ import annotations
 
 import json
+import re
 import time
 from operator import attrgetter
 from pathlib import Path
@@ -39,6 +41,16 @@ def _fingerprint(problem: Problem, options: NUTSOptions) -> str:
     return json.dumps({"model": problem.model.name, "options": repr(options),
                        "dv_shape": list(np.shape(ev.dv)), "dv_sum": float(np.nansum(np.asarray(ev.dv)))},
                       sort_keys=True)
+
+
+def _same_run(saved: str, current: str) -> bool:
+    """Two fingerprints of one chain: equal but for the number of draws. After warm-up
+    numpyro's kernel does not depend on it, so a finished chain is extended by asking
+    for more draws (its first draws are the same as before)."""
+    def key(fingerprint):
+        return re.sub(r"\bdraws=\d+", "draws=*", fingerprint)
+
+    return key(saved) == key(current)
 
 
 def _save(path: Path, state, done: int, collected: dict, fingerprint: str) -> None:
@@ -71,9 +83,13 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     args = (problem.data, problem.data.events.dv)
     fingerprint = _fingerprint(problem, options)
     saved = np.load(path) if path.exists() else None
-    if saved is not None and str(saved["fingerprint"]) != fingerprint:
+    if saved is not None and not _same_run(str(saved["fingerprint"]), fingerprint):
         raise FitError(f"{path} is the checkpoint of another run (model, options or data differ): "
                        "pass a new path, or delete that file to start this chain afresh")
+    if saved is not None and int(saved["done"]) > total:
+        raise FitError(f"{path} holds {int(saved['done'])} iterations, more than the {total} asked for "
+                       f"(warm-up {options.warmup} + draws {options.draws}): ask for at least "
+                       f"{int(saved['done']) - options.warmup} draws, or pass a new path")
     if saved is None:
         mode, init, key_run = chain_starts(problem, options)
         if options.init_mass == "map":

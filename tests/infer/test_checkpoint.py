@@ -95,3 +95,26 @@ def test_combine_stacks_chains_into_a_fit_result(problem, tmp_path):
     both = np.concatenate([c.samples["CL"][0] for c in chains])
     assert result.table.loc["CL", "median"] == pytest.approx(np.median(both), rel=1e-12)
     assert "posterior_predictive" in result.idata.groups() and "log_likelihood" in result.idata.groups()
+
+
+def test_finished_chain_is_extended_by_asking_for_more_draws(problem, tmp_path):
+    """A finished 12 + 15 chain rerun with 25 draws continues from its last state: the
+    same 37 iterations as a chain run to 25 draws at once (bit for bit, as a resumed
+    chain is), after the 15 it kept. Asking for fewer draws than the file holds is refused
+    and leaves the file as it was."""
+    import dataclasses
+
+    longer = dataclasses.replace(OPTIONS, draws=25)
+    whole = run_chain(problem, longer, tmp_path / "whole.npz", segment=5, log=lambda s: None)
+    path = tmp_path / "chain.npz"
+    first = run_chain(problem, OPTIONS, path, segment=5, log=lambda s: None)
+    lines = []
+    extended = run_chain(problem, longer, path, segment=5, log=lines.append)
+    assert lines[0].startswith("resumed") and "iteration 27/37" in lines[0]
+    for k, v in whole.samples.items():
+        np.testing.assert_array_equal(extended.samples[k], v, err_msg=k)
+        np.testing.assert_array_equal(extended.samples[k][:, :OPTIONS.draws], first.samples[k], err_msg=k)
+    before = path.read_bytes()
+    with pytest.raises(FitError, match="holds 37 iterations"):
+        run_chain(problem, OPTIONS, path, segment=5, log=lambda s: None)
+    assert path.read_bytes() == before
