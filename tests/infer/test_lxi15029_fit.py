@@ -11,11 +11,13 @@ initial values" (a NaN DV reached the gradient through ``jnp.where``).
 
 State (2026-12-04): the NUTS/LOO test below stays skipped. The MAP of the true
 structure takes about 9 minutes here and recovers the truth (the slow test). NUTS of
-it has been run once to the end, capped at tree depth 5 (2 x 100 + 200, 69 minutes):
-not converged (max R-hat 1.54, the IIV trading between VM and KM), LOO ahead of both
-linear models by about 360 (SE 21-35), and 16 of 17 true values inside the 90 %
-intervals (KA just outside, its realised geometric mean inside). The run, its tables and
-what to try next are in docs/lxi15029-virtual-trial.md ("Run of 2026-12-04");
+it has been run to the end twice, with capped trees: centred at depth 5 (2 x 100 + 200,
+69 minutes; max R-hat 1.54, the IIV trading between VM and KM), and with VM and KM
+non-centred at depth 6 (2 x 150 + 200, 114 minutes; max R-hat 1.33, omega_KM). Neither
+converged. Both put LOO ahead of both linear models by about 360 (SE 21-37) and 16 of
+17 true values inside the 90 % intervals (KA just outside, its realised geometric mean
+inside). The runs, their tables and how to extend the second one from its committed
+checkpoints are in docs/lxi15029-virtual-trial.md ("Run of 2026-12-04" and after);
 ``python validation/lxi15029_loo.py --out DIR`` makes them.
 Run this test: ``POPKIN_LXI_NUTS=1 python -m pytest -p no:xdist -m slow tests/infer/test_lxi15029_fit.py``.
 """
@@ -89,8 +91,8 @@ CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("POPKIN_LXI_NUTS"),
                     reason="four ODE-model NUTS fits: hours on 2 CPU cores (0.27 s a gradient of the true "
-                           "structure); its one full run (trees capped at depth 5, 4,161 s) did not converge, "
-                           "max R-hat 1.54; set POPKIN_LXI_NUTS=1 to run it (module docstring)")
+                           "structure); its two full runs (trees capped at depth 5 and 6, 4,161 and 6,820 s) did "
+                           "not converge, max R-hat 1.54 and 1.33; set POPKIN_LXI_NUTS=1 to run it (module docstring)")
 def test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth():
     """LOO by subject ranks the true-structure model first, ahead of both linear models by
     more than 4 SE of the difference, and its 90 % intervals of the typical values contain
