@@ -96,7 +96,10 @@ def test_theophylline_starts_from_the_map_metric_and_samples_the_same_posterior(
       the draws' 0.46.
     - Posterior medians of the typical values and omegas agree with the diagonal
       metric's shared short fit (2 x 150 x 150, seed 11) within 4 Monte Carlo SEs of the
-      difference; no divergences."""
+      difference; at most 3 divergences (1 % of the draws). The chain's trajectory depends
+      on rounding, so on XLA's code generation: the same seed gave none on the earlier
+      machines and one on an AVX-512 EPYC (2026-12-04, at this commit and the one
+      before). What is checked is that the kept metric does not make divergences common."""
     from popkin.infer.fit import nuts_result
     from tests.infer.helpers import assert_same_medians
     from popkin.infer.map import MAPOptions, find_mode
@@ -119,6 +122,6 @@ def test_theophylline_starts_from_the_map_metric_and_samples_the_same_posterior(
     cov = np.cov(logs)
     assert np.all(np.abs(np.log(np.diag(block) / np.diag(cov))) < np.log(2.0)), (np.diag(block), np.diag(cov))
 
-    assert int(draws.stats["diverging"].sum()) == 0
+    assert int(draws.stats["diverging"].sum()) <= 3
     result = nuts_result(problem, options, draws.samples, draws.stats)
     assert_same_medians(result, theoph_short_fit)
