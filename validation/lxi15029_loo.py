@@ -19,7 +19,9 @@ interrupted run resumes them where they stopped; a finished chain is kept in
 OUT/.<candidate>.chain<i>.npz until the candidate's folder is written. The checkpoints
 are kept after that: to extend a fit, rename its folder (e.g. to <candidate>-200draws)
 and run again with more --draws and otherwise the same settings; each chain continues
-from its last iteration (``run_chain`` extends a finished chain). Once the true structure and at least one
+from its last iteration (``run_chain`` extends a finished chain). To restart instead, with
+a metric measured on the draws (``--restart-from RUN``), rename the earlier run's
+checkpoints to OUT/.RUN.chain<i>.state.npz and its folder away. Once the true structure and at least one
 other candidate are fitted it writes OUT/loo-<settings>-<k>models.csv (``popkin.diagnostics.loo_table(by="subject")``)
 (and loo-by-observation-<settings>-<k>models.csv) and OUT/coverage-<settings>-<k>models.csv (the 90 % intervals of the typical values, IIV
 SDs and residual SDs of ``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``),
@@ -70,13 +72,18 @@ def sample_one_chain(name: str, index: int, path: Path, args) -> None:
     from popkin import datasets
     from popkin.infer import bind
     from popkin.infer.catalogue import load_catalogue_model
-    from popkin.infer.checkpoint import run_chain
+    from popkin.infer.checkpoint import restart_point, run_chain
 
     model = load_catalogue_model(ROOT / "models" / f"{name}.py").model
     problem = bind(model, datasets.lxi15029_trial())
     options = _options(args, 1, args.seed + index)
+    restart = {}
+    if args.restart_from:   # start at the earlier run's last draws, with their covariance as metric
+        earlier = [args.out / f".{args.restart_from}.chain{i}.state.npz" for i in range(args.chains)]
+        starts, metric = restart_point(problem, options, earlier)
+        restart = {"start": starts[index], "inverse_mass": metric}
     draws = run_chain(problem, options, _state_file(path), segment=5,
-                      log=lambda line: print(f"{name} chain {index}: {line}", flush=True))
+                      log=lambda line: print(f"{name} chain {index}: {line}", flush=True), **restart)
     arrays = {f"samples/{k}": v for k, v in draws.samples.items()}
     arrays |= {f"stats/{k}": v for k, v in draws.stats.items()}
     tmp = path.with_name(path.name + ".partial.npz")
@@ -105,7 +112,10 @@ def _chains_in_processes(name: str, folder: Path, args):
         cmd = [sys.executable, __file__, "--out", str(args.out), "--chain-of", name, "--chain-index", str(i),
                "--warmup", str(args.warmup), "--draws", str(args.draws), "--seed", str(args.seed),
                "--max-tree-depth", str(args.max_tree_depth), "--parameterization", args.parameterization,
-               "--dense-mass", args.dense_mass, "--init-mass", args.init_mass, "--jitter", str(args.jitter)] + (["--fixed-mass"] * args.fixed_mass)
+               "--dense-mass", args.dense_mass, "--init-mass", args.init_mass, "--jitter", str(args.jitter),
+               "--chains", str(args.chains)] + (["--fixed-mass"] * args.fixed_mass)
+        if args.restart_from:
+            cmd += ["--restart-from", args.restart_from]
         procs.append(subprocess.Popen(["taskset", "-c", str(cpus[i % len(cpus)])] + cmd))
     if any(p.wait() != 0 for p in procs):
         raise SystemExit(f"{name}: a chain process failed")
@@ -130,6 +140,8 @@ def fit_one(name: str, folder: Path, args) -> None:
     problem = bind(model, datasets.lxi15029_trial())
     options = _options(args, args.chains, args.seed)
     processes = args.chains > 1 and uses_ode(model)
+    if args.restart_from and not processes:
+        raise SystemExit(f"--restart-from: only for the checkpointed ODE candidates (one process per chain), not {name}")
     start = time.time()
     if processes:
         samples, stats = _chains_in_processes(name, folder, args)
@@ -195,7 +207,7 @@ def compare(out: Path, names: list[str]) -> None:
 
     settings = {n: {k: json.loads((out / n / "fit.json").read_text())["settings"].get(k)
                     for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization", "dense_mass",
-                              "init_mass", "fixed_mass", "jitter")}
+                              "init_mass", "fixed_mass", "jitter", "restart_from")}
                 for n in names}
     s = settings[TRUE_STRUCTURE]
     tag = f"{s['chains']}x{s['warmup']}x{s['draws']}{'-' + s['parameterization'] if s['parameterization'] else ''}-{len(names)}models"
@@ -205,6 +217,8 @@ def compare(out: Path, names: list[str]) -> None:
         tag += f"-depth{s['max_tree_depth']}"
     if s.get("init_mass") == "map":
         tag += "-mapmetric" + ("-fixed" if s.get("fixed_mass") else "")
+    if s.get("restart_from"):
+        tag += f"-restart-{s['restart_from']}"
     tag = tag.replace(",", "+")
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
@@ -249,6 +263,12 @@ def main(argv=None) -> int:
     ap.add_argument("--jitter", type=float, default=0.1,
                     help="NUTSOptions.jitter: SD of the noise added to each chain's start (unconstrained scale). "
                          "Rich data give posterior SDs down to 0.005 here: 0.1 starts the chains 20 SDs out")
+    ap.add_argument("--restart-from", metavar="RUN",
+                    help="start each chain at the last draw of chain i of an earlier run whose checkpoints are "
+                         "OUT/.RUN.chain<i>.state.npz (same model, data and --parameterization), with the "
+                         "covariance of that run's draws after its warm-up as metric "
+                         "(popkin.infer.checkpoint.restart_point); use with --init-mass unit, --fixed-mass and "
+                         "a short --warmup (step size only)")
     ap.add_argument("--chain-of", choices=CANDIDATES, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--chain-index", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -20,6 +20,7 @@ chain, seeds seed, seed + 1, ...) into the ``FitResult`` of ``fit(..., "nuts")``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -32,15 +33,23 @@ import numpy as np
 
 from popkin.errors import FitError
 from popkin.infer.map import sampler_start
+from popkin.infer.metric import draws_inverse_mass
 from popkin.infer.nuts import EXTRA_FIELDS, Draws, NUTSOptions, PopulationNUTS, chain_starts
 from popkin.infer.problem import Problem
 
 
-def _fingerprint(problem: Problem, options: NUTSOptions) -> str:
+def _fingerprint(problem: Problem, options: NUTSOptions, start=None, inverse_mass=None) -> str:
     ev = problem.data.events
-    return json.dumps({"model": problem.model.name, "options": repr(options),
-                       "dv_shape": list(np.shape(ev.dv)), "dv_sum": float(np.nansum(np.asarray(ev.dv)))},
-                      sort_keys=True)
+    out = {"model": problem.model.name, "options": repr(options),
+           "dv_shape": list(np.shape(ev.dv)), "dv_sum": float(np.nansum(np.asarray(ev.dv)))}
+    if start is not None or inverse_mass is not None:  # a restart: its start and metric are part of the run
+        digest = hashlib.sha256()
+        for part in (start, inverse_mass):
+            leaves = jax.tree_util.tree_leaves_with_path(part) if part is not None else []
+            for key, leaf in leaves:
+                digest.update(repr(key).encode() + np.ascontiguousarray(np.asarray(leaf, dtype=float)).tobytes())
+        out["restart"] = digest.hexdigest()
+    return json.dumps(out, sort_keys=True)
 
 
 def _same_run(saved: str, current: str) -> bool:
@@ -65,9 +74,15 @@ def _save(path: Path, state, done: int, collected: dict, fingerprint: str) -> No
 
 
 def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment: int = 10,
-              log=print) -> Draws:
+              log=print, start: dict | None = None, inverse_mass=None) -> Draws:
     """One NUTS chain of ``problem`` (``options.chains`` must be 1), checkpointed to
     ``path`` every ``segment`` iterations and resumed from it when it exists.
+
+    ``start`` (site -> unconstrained array, the model's own coordinates) and
+    ``inverse_mass`` (numpyro's layout for ``options.dense_mass``), as
+    ``restart_point`` returns them, start the chain there (not jittered, no MAP) with that
+    metric instead of ``options.init`` and ``options.init_mass``; warm-up then adapts the
+    step size (and the metric too unless ``options.adapt_mass`` is False).
 
     Returns ``Draws`` as ``Sampler.run`` (samples (1, draws, ...), stats (1, draws));
     ``log`` gets one line per segment (iteration, leapfrog steps, step size, seconds).
@@ -81,7 +96,10 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     total = options.warmup + options.draws
     kernel = PopulationNUTS(problem.model, problem.space, options)
     args = (problem.data, problem.data.events.dv)
-    fingerprint = _fingerprint(problem, options)
+    if options.init_mass == "map" and (start is not None or inverse_mass is not None):
+        raise FitError('run_chain: a start or metric given (a restart) and NUTSOptions(init_mass="map"): '
+                       'pass init_mass="unit" with them')
+    fingerprint = _fingerprint(problem, options, start, inverse_mass)
     saved = np.load(path) if path.exists() else None
     if saved is not None and not _same_run(str(saved["fingerprint"]), fingerprint):
         raise FitError(f"{path} is the checkpoint of another run (model, options or data differ): "
@@ -90,10 +108,15 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
         raise FitError(f"{path} holds {int(saved['done'])} iterations, more than the {total} asked for "
                        f"(warm-up {options.warmup} + draws {options.draws}): ask for at least "
                        f"{int(saved['done']) - options.warmup} draws, or pass a new path")
-    if saved is None:
+    if saved is None and start is not None:
+        mode, init = None, {k: jnp.asarray(v) for k, v in start.items()}
+        key_run = jax.random.split(jax.random.PRNGKey(options.seed))[1]   # as chain_starts splits the seed
+    elif saved is None:
         mode, init, key_run = chain_starts(problem, options)
         if options.init_mass == "map":
             kernel.set_map_metric(problem, mode)
+    if saved is None and inverse_mass is not None:
+        kernel.inverse_mass = inverse_mass
     else:  # any point and key of the right structure: init builds the kernel, the saved state replaces its state
         mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
     state = kernel.init(key_run, options.warmup, init, args, {})
@@ -133,6 +156,50 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
     samples = {k: np.asarray(v)[None] for k, v in post.items()}
     stats = {f: np.asarray(collected[f][keep])[None] for f in EXTRA_FIELDS}
     return Draws(samples, stats, mode, "checkpointed")
+
+
+def restart_point(problem: Problem, options: NUTSOptions, paths) -> tuple[list[dict], object]:
+    """Where new chains start and the metric they use, from the checkpoints ``paths``
+    (``run_chain`` files) of an earlier run of the same model and data in the same
+    coordinates (``options.parameterization``): chain i starts at the last draw of
+    ``paths[i]``, and every chain gets the covariance of the draws after that run's
+    warm-up, all its chains pooled (``popkin.infer.metric.draws_inverse_mass`` for
+    ``options.dense_mass``). Returns (starts, inverse_mass) for ``run_chain(start=...,
+    inverse_mass=...)``.
+
+    For a run whose warm-up metric does not fit the posterior (LXI-15029: the curvature
+    at the mode, a ridge it cannot see) and whose chains therefore move in short steps:
+    the new run keeps its draws' spread in every direction, and its chains start where
+    the earlier ones were, so that its warm-up need only adapt the step size."""
+    kernel = PopulationNUTS(problem.model, problem.space, options)
+    this = json.loads(_fingerprint(problem, options))
+    starts, rows, w_last = [], [], None
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FitError(f"restart: {path} does not exist (the checkpoint of an earlier run_chain)")
+        saved = np.load(path)
+        earlier = json.loads(str(saved["fingerprint"]))
+        for key in ("model", "dv_shape", "dv_sum"):
+            if earlier[key] != this[key]:
+                raise FitError(f"restart: {path} is a run of another model or data ({key} "
+                               f"{earlier[key]} against {this[key]})")
+        coords = re.search(r"parameterization=(.*?), init_mass=", earlier["options"])
+        if coords is None or coords.group(1) != repr(options.parameterization):
+            raise FitError(f"restart: {path} moved in other coordinates "
+                           f"({coords.group(1) if coords else '?'}): pass parameterization="
+                           f"{coords.group(1) if coords else '...'} so that its draws and metric fit this run")
+        warmup = int(re.search(r"\bwarmup=(\d+)", earlier["options"]).group(1))
+        done = int(saved["done"])
+        if done < warmup + 2:
+            raise FitError(f"restart: {path} holds {done} iterations, fewer than 2 after its warm-up of {warmup}")
+        z = {k.split("/", 2)[2]: saved[k] for k in saved.files if k.startswith("draws/z/")}
+        w_last = {k: jnp.asarray(v[done - 1]) for k, v in z.items()}
+        starts.append({k: np.asarray(v) for k, v in kernel.model_point(problem.data, w_last).items()})
+        # each draw raveled as ravel_pytree ravels the kernel's position: sites by sorted name, C order
+        rows.append(np.concatenate([z[k][warmup:done].reshape(done - warmup, -1) for k in sorted(z)], axis=1))
+    if not starts:
+        raise FitError("restart: no checkpoint files given")
+    return starts, draws_inverse_mass(np.concatenate(rows), w_last, kernel.dense_mass)
 
 
 def combine(problem: Problem, options: NUTSOptions, chains) -> "FitResult":

@@ -1,4 +1,5 @@
-"""A starting metric for NUTS from the curvature at the MAP (``NUTSOptions(init_mass="map")``).
+"""A starting metric for NUTS from the curvature at the MAP (``NUTSOptions(init_mass="map")``),
+or from the draws of an earlier run (``draws_inverse_mass``).
 
 NUTS starts warm-up with the identity as inverse mass matrix. When the posterior SDs
 of the coordinates differ by orders of magnitude (a typical value pinned to 1 % by rich
@@ -20,6 +21,13 @@ saddle) are raised to 1, so no direction starts with a posterior SD above 1 on t
 unconstrained scale, the scale of the default priors (log-normal with SD 1). Warm-up then
 adapts the metric from the draws as usual (``adapt_mass=True``), or keeps this one and
 adapts only the step size.
+
+The curvature at the mode is a local metric. Where the posterior is far from Gaussian
+(LXI-15029: typical values on a ridge, omegas with funnels) the draws of an earlier run
+measure its spread better: ``draws_inverse_mass`` is their regularised covariance, for a
+new run that starts from the earlier run's last draws
+(``popkin.infer.checkpoint.restart_point``), as CmdStan reuses an adapted metric
+(``metric_file``) and initial values.
 """
 
 from __future__ import annotations
@@ -69,20 +77,44 @@ def inverse_mass(hess: np.ndarray, w: dict, dense_mass):
     (False, and the sites outside the blocks, keyed by their sorted names as numpyro
     keys them)."""
     diagonal = 1.0 / np.maximum(np.diag(hess), 1.0)
+    return _layout(w, hess.shape[0], dense_mass, diagonal, lambda idx: block_covariance(hess[np.ix_(idx, idx)]))
+
+
+def draws_inverse_mass(draws: np.ndarray, w: dict, dense_mass, shrink: float = 5.0, floor: float = 1e-3):
+    """The ``inverse_mass_matrix`` of numpyro's NUTS from earlier draws ``draws`` (n, d),
+    each row one draw raveled as ``ravel_pytree(w)`` ravels the sampler's coordinates,
+    for ``dense_mass`` as ``mass_blocks`` returns it: the sample covariance C of each
+    block (its variances for diagonal coordinates), regularised towards a small multiple
+    of the identity as Stan regularises its adapted metric,
+    n/(n + shrink) C + floor shrink/(n + shrink) I."""
+    draws = np.asarray(draws, dtype=float)
+    n = draws.shape[0]
+    if draws.ndim != 2 or n < 2:
+        raise FitError(f"draws_inverse_mass: needs a (draws, coordinates) array of at least 2 draws, "
+                       f"got shape {draws.shape}")
+    cov = n / (n + shrink) * np.cov(draws, rowvar=False) + floor * shrink / (n + shrink) * np.eye(draws.shape[1])
+    return _layout(w, cov.shape[0], dense_mass, np.diag(cov).copy(), lambda idx: cov[np.ix_(idx, idx)])
+
+
+def _layout(w: dict, d: int, dense_mass, diagonal: np.ndarray, block):
+    """An inverse mass matrix laid out as numpyro reads it for ``dense_mass``: the whole
+    ``block(all indices)`` for True, ``diagonal`` for False, else a dict from each block
+    of site names (and the tuple of the remaining sites, diagonal) to its matrix, the
+    indices of a block being its sites' positions in ``ravel_pytree(w)``."""
     if dense_mass is True:
-        return jnp.asarray(block_covariance(hess))
+        return jnp.asarray(block(np.arange(d)))
     if dense_mass is False:
         return jnp.asarray(diagonal)
     flat, unravel = ravel_pytree(w)
-    if flat.shape[0] != hess.shape[0]:
+    if flat.shape[0] != d:
         raise FitError(f"inverse_mass: {flat.shape[0]} coordinates in the start against a "
-                       f"{hess.shape[0]}-square Hessian")
+                       f"{d}-square matrix")
     # each site's positions in the raveled vector, from ravel_pytree itself
     index = {k: np.asarray(v, dtype=int).ravel() for k, v in unravel(jnp.arange(flat.shape[0], dtype=flat.dtype)).items()}
     out = {}
-    for block in dense_mass:
-        idx = np.concatenate([index[n] for n in block])
-        out[tuple(block)] = jnp.asarray(block_covariance(hess[np.ix_(idx, idx)]))
+    for names in dense_mass:
+        idx = np.concatenate([index[n] for n in names])
+        out[tuple(names)] = jnp.asarray(block(idx))
     rest = tuple(sorted(set(w) - {n for b in dense_mass for n in b}))
     if rest:
         idx = np.concatenate([index[n] for n in rest])

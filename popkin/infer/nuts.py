@@ -256,7 +256,7 @@ class PopulationNUTS(MCMCKernel):
         self._model, self._space, self._options = model, space, options
         self._mask = centred_mask(model, options.parameterization)
         self._centred = any(self._mask)
-        self._dense_mass = mass_blocks(model, space, options.dense_mass)
+        self.dense_mass = mass_blocks(model, space, options.dense_mass)   # as numpyro's NUTS takes it
         self.inverse_mass = None      # the initial inverse mass matrix; None: the identity
         self._init_fn, self._base_sample_fn = hmc(potential_fn_gen=self._potential_gen, algo="NUTS")
         self._sample_fn = self._base_sample_fn
@@ -271,7 +271,8 @@ class PopulationNUTS(MCMCKernel):
 
         return centred
 
-    def _model_point(self, data, w):
+    def model_point(self, data, w):
+        """The model's unconstrained point (site -> array) at the sampler's position ``w``."""
         return from_centred(self._model, self._space, data, w, self._mask)[0] if self._centred else w
 
     @property
@@ -285,7 +286,7 @@ class PopulationNUTS(MCMCKernel):
             if self._centred:
                 params = to_centred(self._model, self._space, model_args[0], params, self._mask)
             return self._init_fn(params, num_warmup=num_warmup, target_accept_prob=o.target_accept,
-                                 max_tree_depth=o.max_tree_depth, dense_mass=self._dense_mass,
+                                 max_tree_depth=o.max_tree_depth, dense_mass=self.dense_mass,
                                  inverse_mass_matrix=self.inverse_mass, adapt_mass_matrix=o.adapt_mass,
                                  model_args=model_args, model_kwargs=model_kwargs, rng_key=key)
 
@@ -305,14 +306,14 @@ class PopulationNUTS(MCMCKernel):
         if self._centred:
             w = to_centred(self._model, self._space, data, w, self._mask)
         hess = laplace_hessian(self._potential_gen(data, dv), w)
-        self.inverse_mass = inverse_mass(hess, w, self._dense_mass)
+        self.inverse_mass = inverse_mass(hess, w, self.dense_mass)
 
     def sample(self, state, model_args, model_kwargs):
         return self._sample_fn(state, model_args, model_kwargs)
 
     def postprocess_fn(self, model_args, model_kwargs):
         data = model_args[0]
-        return lambda w: with_derived(self._model, data, self._space.constrain(self._model_point(data, w)))
+        return lambda w: with_derived(self._model, data, self._space.constrain(self.model_point(data, w)))
 
     def get_diagnostics_str(self, state):
         return f"{state.num_steps} steps of size {state.adapt_state.step_size:.2e}. acc. prob={state.mean_accept_prob:.2f}"

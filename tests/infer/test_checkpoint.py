@@ -118,3 +118,53 @@ def test_finished_chain_is_extended_by_asking_for_more_draws(problem, tmp_path):
     with pytest.raises(FitError, match="holds 37 iterations"):
         run_chain(problem, OPTIONS, path, segment=5, log=lambda s: None)
     assert path.read_bytes() == before
+
+
+def test_restart_starts_at_the_last_draws_with_their_covariance_as_metric(problem, tmp_path):
+    """``restart_point`` on a finished 12 + 15 chain: the new chain starts at its last
+    draw (non-centred coordinates: the model's own, so equal to the stored position) and
+    its diagonal metric is the variance of the 15 kept draws, regularised as Stan does:
+    15/20 var + 1e-3 x 5/20. ``run_chain`` with that start and metric and a fixed metric
+    keeps it (the checkpointed kernel state holds it exactly), and a checkpoint of the
+    same run with another metric is refused."""
+    import dataclasses
+
+    from popkin.infer.checkpoint import restart_point
+
+    earlier = tmp_path / "earlier.npz"
+    run_chain(problem, OPTIONS, earlier, segment=5, log=lambda s: None)
+    saved = np.load(earlier)
+    z = {k.split("/", 2)[2]: saved[k] for k in saved.files if k.startswith("draws/z/")}
+    fixed = dataclasses.replace(OPTIONS, warmup=5, draws=5, adapt_mass=False)
+    starts, metric = restart_point(problem, fixed, [earlier])
+    assert len(starts) == 1 and set(starts[0]) == set(z)
+    for k, v in z.items():
+        np.testing.assert_array_equal(starts[0][k], v[-1], err_msg=k)
+    kept = np.concatenate([z[k][OPTIONS.warmup:].reshape(OPTIONS.draws, -1) for k in sorted(z)], axis=1)
+    expected = 15 / 20 * kept.var(axis=0, ddof=1) + 1e-3 * 5 / 20
+    np.testing.assert_allclose(np.asarray(metric), expected, rtol=1e-12)
+
+    path = tmp_path / "restart.npz"
+    draws = run_chain(problem, fixed, path, segment=5, log=lambda s: None, start=starts[0], inverse_mass=metric)
+    assert draws.samples["CL"].shape == (1, 5)
+    state = np.load(path)
+    assert any(np.array_equal(state[k], np.asarray(metric)) for k in state.files if k.startswith("state/"))
+    with pytest.raises(FitError, match="another run"):
+        run_chain(problem, fixed, path, segment=5, log=lambda s: None, start=starts[0], inverse_mass=2 * metric)
+
+
+def test_restart_refuses_other_coordinates_and_a_second_metric(problem, tmp_path):
+    """The draws of a non-centred run are no start or metric for a centred one; a restart
+    with init_mass="map" would have two metrics."""
+    import dataclasses
+
+    from popkin.infer.checkpoint import restart_point
+
+    earlier = tmp_path / "earlier.npz"
+    run_chain(problem, dataclasses.replace(OPTIONS, warmup=5, draws=5), earlier, segment=5, log=lambda s: None)
+    with pytest.raises(FitError, match="other coordinates"):
+        restart_point(problem, dataclasses.replace(OPTIONS, parameterization="centered"), [earlier])
+    starts, metric = restart_point(problem, OPTIONS, [earlier])
+    with pytest.raises(FitError, match='init_mass="unit"'):
+        run_chain(problem, dataclasses.replace(OPTIONS, init_mass="map"), tmp_path / "x.npz",
+                  start=starts[0], inverse_mass=metric)

@@ -125,3 +125,22 @@ def test_theophylline_starts_from_the_map_metric_and_samples_the_same_posterior(
     assert int(draws.stats["diverging"].sum()) <= 3
     result = nuts_result(problem, options, draws.samples, draws.stats)
     assert_same_medians(result, theoph_short_fit)
+
+
+def test_metric_from_draws_is_their_regularised_covariance_in_numpyros_layout():
+    """``draws_inverse_mass``: n/(n + 5) C + 1e-3 x 5/(n + 5) I with C the sample
+    covariance (computed here from its definition), laid out like the Hessian metric:
+    sites a, b, c at coordinates 0-1, 2, 3-6."""
+    from popkin.infer.metric import draws_inverse_mass
+
+    w = {"c": jnp.zeros((2, 2)), "a": jnp.zeros(2), "b": jnp.zeros(())}
+    rng = np.random.default_rng(4)
+    draws = rng.normal(size=(40, 7)) @ rng.normal(size=(7, 7))
+    centred = draws - draws.mean(axis=0)
+    reg = 40 / 45 * (centred.T @ centred / 39) + 1e-3 * 5 / 45 * np.eye(7)
+    np.testing.assert_allclose(np.asarray(draws_inverse_mass(draws, w, True)), reg, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(draws_inverse_mass(draws, w, False)), np.diag(reg), rtol=1e-12)
+    out = draws_inverse_mass(draws, w, [("a", "c")])
+    idx = [0, 1, 3, 4, 5, 6]
+    np.testing.assert_allclose(np.asarray(out[("a", "c")]), reg[np.ix_(idx, idx)], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(out[("b",)]), [reg[2, 2]], rtol=1e-12)
