@@ -108,17 +108,17 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
         raise FitError(f"{path} holds {int(saved['done'])} iterations, more than the {total} asked for "
                        f"(warm-up {options.warmup} + draws {options.draws}): ask for at least "
                        f"{int(saved['done']) - options.warmup} draws, or pass a new path")
-    if saved is None and start is not None:
+    if saved is not None:  # any point and key of the right structure: init builds the kernel, the saved state replaces its state
+        mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
+    elif start is not None:
         mode, init = None, {k: jnp.asarray(v) for k, v in start.items()}
         key_run = jax.random.split(jax.random.PRNGKey(options.seed))[1]   # as chain_starts splits the seed
-    elif saved is None:
+    else:
         mode, init, key_run = chain_starts(problem, options)
         if options.init_mass == "map":
             kernel.set_map_metric(problem, mode)
     if saved is None and inverse_mass is not None:
         kernel.inverse_mass = inverse_mass
-    else:  # any point and key of the right structure: init builds the kernel, the saved state replaces its state
-        mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
     state = kernel.init(key_run, options.warmup, init, args, {})
     if saved is not None:
         leaves, treedef = jax.tree_util.tree_flatten(state)
