@@ -34,7 +34,7 @@ import numpy as np
 from popkin.errors import FitError
 from popkin.infer.map import sampler_start
 from popkin.infer.metric import draws_inverse_mass
-from popkin.infer.nuts import EXTRA_FIELDS, Draws, NUTSOptions, PopulationNUTS, chain_starts
+from popkin.infer.nuts import EXTRA_FIELDS, Draws, NUTSOptions, PopulationNUTS, chain_starts, seed_keys
 from popkin.infer.problem import Problem
 
 
@@ -112,7 +112,7 @@ def run_chain(problem: Problem, options: NUTSOptions, path: str | Path, segment:
         mode, init, key_run = None, sampler_start(problem, None), jax.random.PRNGKey(options.seed)
     elif start is not None:
         mode, init = None, {k: jnp.asarray(v) for k, v in start.items()}
-        key_run = jax.random.split(jax.random.PRNGKey(options.seed))[1]   # as chain_starts splits the seed
+        key_run = seed_keys(options.seed)[1]
     else:
         mode, init, key_run = chain_starts(problem, options)
         if options.init_mass == "map":

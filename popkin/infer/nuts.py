@@ -335,11 +335,16 @@ class Draws:
     chain_method: str
 
 
+def seed_keys(seed: int):
+    """The two keys of a run's seed: (jitter of the starting points, the sampler's run)."""
+    return jax.random.split(jax.random.PRNGKey(seed))
+
+
 def chain_starts(problem: Problem, options: NUTSOptions, seed: int | None = None):
     """Where a NUTS run starts: the MAP (``options.init == "map"``; else None), each
     chain's jittered starting point (site -> (chains, ...); without the chain axis for one
     chain) and the key of the run, all from ``seed`` (default ``options.seed``)."""
-    key_init, key_run = jax.random.split(jax.random.PRNGKey(options.seed if seed is None else seed))
+    key_init, key_run = seed_keys(options.seed if seed is None else seed)
     mode = find_mode(problem, MAPOptions()) if options.init == "map" else None
     init = jittered(sampler_start(problem, mode), options.chains, options.jitter, key_init)
     if options.chains == 1:
