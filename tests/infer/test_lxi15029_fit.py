@@ -118,3 +118,37 @@ def test_loo_prefers_the_nonlinear_model_and_its_posterior_covers_the_truth():
     posterior = fits["lxi_1cpt_autoinh"].table
     for name, truth in lxi15029.POPULATION.typical.items():
         assert posterior.loc[name, "q05"] <= truth <= posterior.loc[name, "q95"], name
+
+
+def test_omega_split_reads_the_committed_run_as_its_parameter_table_does():
+    """validation/lxi15029_omega_split.py reads the committed checkpoints of the restarted
+    run (``lxi_1cpt_autoinh-restart``): its omega_VM, omega_KM and omega_CL equal those of
+    that run's committed parameter table, made from the netCDF posterior by
+    ``FitResult.table`` (quantiles to the CSV's 6 digits, R-hat and ESS to 1e-4); the
+    truth of the radius sqrt(omega_VM^2 + omega_KM^2) is sqrt(0.18) and of the angle 45
+    degrees; the realised omega_VM equals the coverage table's. Seconds."""
+    import importlib.util
+
+    import pandas as pd
+
+    script = ROOT / "validation" / "lxi15029_omega_split.py"
+    spec = importlib.util.spec_from_file_location("omega_split", script)
+    split = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(split)
+    out = ROOT / "validation" / "results" / "lxi15029_loo"
+    draws, warmup = split.omega_draws(out, "lxi_1cpt_autoinh-restart")
+    assert warmup == 75 and draws["radius"].shape == (2, 160)
+    table = pd.read_csv(out / "lxi_1cpt_autoinh-restart" / "parameters.csv", index_col=0)
+    for name in ("omega_VM", "omega_KM", "omega_CL"):
+        q05, median, q95 = np.quantile(draws[name], [0.05, 0.5, 0.95])
+        assert (q05, median, q95) == pytest.approx(tuple(table.loc[name, ["q05", "median", "q95"]]), rel=1e-5), name
+    truth, realised = split.reference_values()
+    assert truth["radius"] == pytest.approx(np.sqrt(0.18), rel=1e-12) and truth["angle"] == pytest.approx(45.0)
+    coverage = pd.read_csv(out / "coverage-2x75x160-V+KA+CL-3models-mass-dense-depth7-restart-lxi_1cpt_autoinh-depth6.csv",
+                           index_col=0)
+    for name in ("omega_VM", "omega_KM", "omega_CL"):
+        assert realised[name] == pytest.approx(coverage.loc[name, "realised"], rel=1e-4), name
+    found = split.split_table(draws, truth, realised)
+    for name in ("omega_VM", "omega_KM", "omega_CL"):
+        assert found.loc[name, "rhat"] == pytest.approx(table.loc[name, "rhat"], rel=1e-4), name
+        assert found.loc[name, "ess_bulk"] == pytest.approx(table.loc[name, "ess_bulk"], rel=1e-4), name

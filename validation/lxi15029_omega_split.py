@@ -1,0 +1,108 @@
+"""Which part of the IIV of the saturable pathway the LXI-15029 trial identifies: the
+omegas of VM and KM of a ``lxi_1cpt_autoinh`` NUTS run, and the same two as a radius and
+an angle (issue 6).
+
+    python validation/lxi15029_omega_split.py --out validation/results/lxi15029_loo \
+        --run lxi_1cpt_autoinh-restart
+
+Reads the run's chain checkpoints OUT/.RUN.chain<i>.state.npz (``run_chain`` files; the
+warm-up length is read from their fingerprint) and writes OUT/omega-split-RUN-<draws>.csv
+(a new file, never over an existing one), one row per quantity:
+
+- omega_VM, omega_KM, omega_CL: the log-scale IIV SDs as the fit reports them;
+- radius = sqrt(omega_VM^2 + omega_KM^2): the SD of eta_VM - eta_KM, the IIV of the
+  intrinsic clearance VM/KM, which sets exposure below KM;
+- angle = atan2(omega_KM, omega_VM) in degrees: how that IIV is split between VM
+  (0) and KM (90).
+
+Each row has the posterior median, 90 % interval, R-hat and bulk/tail ESS over the
+chains (arviz), the value the trial was simulated with (``lxi15029.POPULATION``: 0.3 and
+0.3, hence radius 0.424 and angle 45) and the one its 24 patients realised (the SD of
+their log VM and log KM). If the radius has converged while omega_VM and omega_KM have
+not, the chains' trouble is the split, which these data hardly inform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
+    """(quantity -> (chains, draws) array, warm-up) from the checkpoints of ``run``; all
+    chains cut to the shortest one's iterations."""
+    saved = [np.load(out / f".{run}.chain{i}.state.npz") for i in range(chains)]
+    options = json.loads(str(saved[0]["fingerprint"]))["options"]
+    warmup = int(re.search(r"\bwarmup=(\d+)", options).group(1))
+    done = min(int(s["done"]) for s in saved)
+    if done < warmup + 4:
+        raise SystemExit(f"{run}: {done} iterations, fewer than 4 after the warm-up of {warmup}")
+    # the sampler's coordinate is log omega, in the order of IIV(("VM", "KM", "V", "KA", "CL"))
+    omega = np.exp(np.stack([s["draws/z/omega"][warmup:done] for s in saved]))
+    vm, km, cl = omega[..., 0], omega[..., 1], omega[..., 4]
+    return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": np.hypot(vm, km),
+            "angle": np.degrees(np.arctan2(km, vm))}, warmup
+
+
+def split_table(draws: dict, truth: dict, realised: dict):
+    import arviz as az
+    import pandas as pd
+
+    rows = []
+    for name, a in draws.items():
+        lo, mid, hi = np.quantile(a, [0.05, 0.5, 0.95])
+        rows.append({"quantity": name, "median": mid, "q05": lo, "q95": hi, "rhat": float(az.rhat(a)),
+                     "ess_bulk": float(az.ess(a)), "ess_tail": float(az.ess(a, method="tail")),
+                     "truth": truth[name], "realised": realised[name],
+                     "covered": bool(lo <= truth[name] <= hi)})
+    return pd.DataFrame(rows).set_index("quantity")
+
+
+def _pair(vm: float, km: float, cl: float) -> dict:
+    return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": float(np.hypot(vm, km)),
+            "angle": float(np.degrees(np.arctan2(km, vm)))}
+
+
+def reference_values() -> tuple[dict, dict]:
+    """(truth, realised): the quantities as the trial was simulated
+    (``lxi15029.POPULATION.omega``) and as its patients realised them (the SD, ddof 1, of
+    their true log VM, log KM and log CL)."""
+    from popkin import datasets
+    from popkin.datasets import lxi15029
+
+    om = lxi15029.POPULATION.omega
+    patients = datasets.lxi15029_trial().truth
+    sd = {k: float(np.log(patients[k].to_numpy(dtype=float)).std(ddof=1)) for k in ("VM", "KM", "CL")}
+    return _pair(om["VM"], om["KM"], om["CL"]), _pair(sd["VM"], sd["KM"], sd["CL"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path, help="the folder of lxi15029_loo.py's runs")
+    ap.add_argument("--run", required=True, help="RUN of the checkpoints OUT/.RUN.chain<i>.state.npz")
+    ap.add_argument("--chains", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    draws, warmup = omega_draws(args.out, args.run, args.chains)
+    n = next(iter(draws.values())).shape[1]
+    path = args.out / f"omega-split-{args.run}-{n}.csv"
+    if path.exists():
+        print(f"{path} exists: not rewritten (nothing is overwritten)")
+        return 0
+    table = split_table(draws, *reference_values())
+    tmp = path.with_name(f".{path.name}.partial")
+    table.to_csv(tmp, float_format="%.4g")
+    tmp.rename(path)
+    print(f"{args.run}: {args.chains} chains x {n} draws after a warm-up of {warmup}")
+    print(table.to_string(float_format="%.3f"))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
