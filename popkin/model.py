@@ -406,9 +406,14 @@ class PopulationModel:
 
     structure: a registered structural model name (``popkin.pk.available_models()``),
         a path to a ``.py`` file defining ``model``, or a structural model object.
-    parameters: structural parameter name -> ``Theta`` | ``Fixed`` | ``Column``. Every
-        required parameter of the structure must be given; dose modifiers (F1, ALAG1,
-        S2, ...) are optional.
+    parameters: structural parameter name -> ``Theta`` | ``Fixed`` | ``Column`` |
+        ``Derived``. Every required parameter of the structure must be given; dose
+        modifiers (F1, ALAG1, S2, ...) are optional.
+    intermediate: names in ``parameters`` that the structure does not take, used only
+        to define others (NONMEM $PK variables), e.g. ``("CLINT",)`` with
+        ``"KM": Derived(lambda p: p["VM"] / p["CLINT"], "VM/CLINT")``: estimated, with
+        IIV if declared, and printed, but not passed to the structural model. Any other
+        name the structure does not know is an error (a typo is not silently ignored).
     iiv: one ``IIV`` block or a tuple of blocks (block-diagonal omega); () for none.
     iov: an ``IOV`` or None.
     error: one residual error model, or a tuple of ``Output`` for several kinds of
@@ -426,10 +431,12 @@ class PopulationModel:
     iov: IOV | None = None
     name: str = ""
     description: str = ""
+    intermediate: tuple[str, ...] = ()
     structural: object = field(init=False, repr=False)
 
     def __post_init__(self):
         from popkin.pk import load_model, resolve_parameters
+        from popkin.pk.model import accepts
 
         structural = load_model(self.structure)
         object.__setattr__(self, "structural", structural)
@@ -442,7 +449,16 @@ class PopulationModel:
             if not isinstance(spec, (Theta, Fixed, Column, Derived)):
                 raise ModelError(f"parameter {name}: give Theta(...), Fixed(...), Column(...) or Derived(...), "
                                  f"not {type(spec).__name__}")
-        resolve_parameters(structural, {k: 0.0 for k in self.parameters})  # names only
+        object.__setattr__(self, "intermediate", tuple(self.intermediate))
+        for name in self.intermediate:
+            if name not in self.parameters:
+                raise ModelError(f"intermediate={self.intermediate}: {name} is not among the parameters "
+                                 f"({', '.join(self.parameters)}); define it there")
+        own = [k for k in self.intermediate if accepts(structural, k)]
+        if own:
+            raise ModelError(f"intermediate={self.intermediate}: the structure takes {', '.join(own)} itself; "
+                             "drop it from intermediate")
+        resolve_parameters(structural, {k: 0.0 for k in self.parameters if k not in self.intermediate})  # names only
         self._check_variability()
         self._check_outputs()
         sites = self.sites()
@@ -566,7 +582,8 @@ def render(model: PopulationModel) -> str:
     lines.append("$PK   (i: subject; " + ", ".join(model.thetas) + " are typical values)")
     for name, spec in model.parameters.items():
         unit = getattr(spec, "unit", "")
-        lines.append((f"  {_eq(name, spec, iiv, model.iov):<60s}" + (f" [{unit}]" if unit else "")).rstrip())
+        note = " (intermediate)" if name in model.intermediate else ""
+        lines.append((f"  {_eq(name, spec, iiv, model.iov) + note:<60s}" + (f" [{unit}]" if unit else "")).rstrip())
     lines.append("$PRIORS")
     for name in model.thetas:
         lines.append(f"  {name} ~ {describe_prior(model.parameters[name].default_prior())}")

@@ -186,6 +186,7 @@ def derive(model: PopulationModel, data: FitData, v: dict, population: bool = Fa
         link = jax.nn.sigmoid if spec.domain == "fraction" else jnp.exp
         subject_level.append(link(base))
         params[name] = link(base[:, None] + kappas[name]) if name in kappas else subject_level[-1]
+    params = {k: v for k, v in params.items() if k not in model.intermediate}   # the structure's own only
     return Individuals(eta, kappa, corr, params, jnp.stack(subject_level, axis=1), ok)
 
 

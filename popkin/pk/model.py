@@ -150,6 +150,14 @@ def is_modifier(name: str, n_cmt: int) -> bool:
     return bool(m) and 1 <= int(m.group(2)) <= n_cmt
 
 
+def accepts(model: StructuralModel, name: str) -> bool:
+    """Whether ``model`` takes a parameter called ``name`` (its own, an optional one, an
+    alias, or a dose modifier of one of its compartments)."""
+    canonical = dict(getattr(model, "aliases", ())).get(name, name)
+    return (canonical in model.parameters or canonical in set(getattr(model, "optional", ()))
+            or is_modifier(canonical, n_compartments(model)))
+
+
 def resolve_parameters(model: StructuralModel, p: Mapping) -> dict:
     """Check ``p`` against ``model`` and return it with aliases renamed.
 
@@ -164,7 +172,7 @@ def resolve_parameters(model: StructuralModel, p: Mapping) -> dict:
         canonical = aliases.get(name, name)
         if canonical in out:
             raise ModelError(f"parameter {canonical} given twice (as {name} and under another name); keep one")
-        if canonical in model.parameters or canonical in optional or is_modifier(canonical, n):
+        if accepts(model, name):
             out[canonical] = value
         else:
             unknown.append(name)

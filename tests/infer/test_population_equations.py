@@ -170,3 +170,25 @@ def test_printing_shows_equations_priors_omega_and_error():
                   "IOV (CL) by occasion column OCC", "sqrt(sigma_add^2 + (sigma_prop*F)^2)", "M3",
                   "CL ~ LogNormal(median 3, log-SD 1)", "CL_SEX1 ~ LogNormal(median 1, log-SD 1)"]:
         assert piece in text, piece
+
+
+def test_intermediate_parameters_define_others_and_typos_are_still_refused(data):
+    """A parameter the structure does not take is refused unless declared intermediate
+    (NONMEM $PK variable); an intermediate is estimated with its IIV, defines others
+    through Derived, and is not passed to the structure."""
+    base = dict(structure="1cmt-oral", error=ProportionalError(0.2))
+    spec = {"KEL": Theta(0.1, "1/h"), "V": Theta(30.0), "KA": Theta(1.0),
+            "CL": Derived(lambda p: p["KEL"] * p["V"], "KEL*V")}
+    with pytest.raises(ModelError, match="unknown parameter.*KEL"):
+        PopulationModel(parameters=spec, **base)
+    with pytest.raises(ModelError, match="KE is not among the parameters"):
+        PopulationModel(parameters=spec, intermediate=("KE",), **base)
+    with pytest.raises(ModelError, match="takes V itself"):
+        PopulationModel(parameters=spec, intermediate=("KEL", "V"), **base)
+    model = PopulationModel(parameters=spec, intermediate=("KEL",), iiv=IIV(("KEL",)), **base)
+    assert "KEL_i = KEL * exp(eta_KEL) (intermediate)" in str(model)
+    v = {"KEL": 0.1, "V": 30.0, "KA": 1.0, "omega": jnp.array([0.5]), "z_iiv": jnp.array([[1.0], [0.0], [-2.0]])}
+    d = derive(model, bind(model, data).data, v)
+    assert "KEL" not in d.params
+    np.testing.assert_allclose(np.asarray(d.params["CL"]), 0.1 * np.exp(0.5 * np.array([1.0, 0.0, -2.0])) * 30.0,
+                               rtol=1e-12)
