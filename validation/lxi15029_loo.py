@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1cpt_autoinh")
+CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1cpt_autoinh", "lxi_1cpt_autoinh_clint")
 TRUE_STRUCTURE = "lxi_1cpt_autoinh"
 
 

@@ -152,3 +152,45 @@ def test_omega_split_reads_the_committed_run_as_its_parameter_table_does():
     for name in ("omega_VM", "omega_KM", "omega_CL"):
         assert found.loc[name, "rhat"] == pytest.approx(table.loc[name, "rhat"], rel=1e-4), name
         assert found.loc[name, "ess_bulk"] == pytest.approx(table.loc[name, "ess_bulk"], rel=1e-4), name
+
+
+def test_the_clint_candidate_is_the_true_structure_reparameterised():
+    """models/lxi_1cpt_autoinh_clint.py (IIV on CLINT = VM/KM and VM, correlated) gives
+    every patient the same structural parameters as models/lxi_1cpt_autoinh.py (IIV on VM
+    and KM, independent) when its values are the image of the latter's: CLINT = VM/KM,
+    omega_CLINT = sqrt(omega_VM^2 + omega_KM^2), rho = omega_VM / omega_CLINT, and the
+    deviates z solved from eta_CLINT = eta_VM - eta_KM (rtol 1e-12: the same
+    arithmetic in another order). CLINT is not passed to the structure."""
+    import runpy
+
+    from popkin import datasets
+    from popkin.infer.numpyro_model import derive
+    from popkin.infer.problem import bind
+
+    trial = datasets.lxi15029_trial()
+    old = runpy.run_path(str(ROOT / "models" / "lxi_1cpt_autoinh.py"))["model"]
+    new = runpy.run_path(str(ROOT / "models" / "lxi_1cpt_autoinh_clint.py"))["model"]
+    p_old, p_new = bind(old, trial), bind(new, trial)
+    rng = np.random.default_rng(3)
+    n = p_old.data.n_subjects
+    typical = {"VM": 31.0, "KM": 1.86, "V": 4.0, "KA": 0.51, "CL": 8.4, "KDEG": 0.01, "KINACT": 0.022,
+               "KI": 1.0, "FD50": 11.8, "FGAM": 3.7, "sigma_add": 0.3, "sigma_prop": 0.15}
+    om = np.array([0.25, 0.35, 0.3, 0.2, 0.4])                  # VM, KM, V, KA, CL
+    z = rng.standard_normal((n, 5))
+    d_old = derive(old, p_old.data, typical | {"omega": jnp.asarray(om), "z_iiv": jnp.asarray(z)})
+
+    eta_vm, eta_km = om[0] * z[:, 0], om[1] * z[:, 1]
+    o_clint, o_vm = np.hypot(om[0], om[1]), om[0]
+    rho = o_vm / o_clint                                         # cov(eta_CLINT, eta_VM) = omega_VM^2
+    z1 = (eta_vm - eta_km) / o_clint
+    z2 = (eta_vm / o_vm - rho * z1) / np.sqrt(1 - rho ** 2)
+    values = {k: v for k, v in typical.items() if k != "KM"} | {
+        "CLINT": typical["VM"] / typical["KM"],
+        "omega": jnp.asarray([o_clint, o_vm, om[2], om[3], om[4]]),
+        "L_iiv1": jnp.asarray([[1.0, 0.0], [rho, np.sqrt(1 - rho ** 2)]]),
+        "z_iiv": jnp.asarray(np.column_stack([z1, z2, z[:, 2:]]))}
+    d_new = derive(new, p_new.data, values)
+    assert "CLINT" not in d_new.params and set(d_new.params) == set(d_old.params)
+    for name in d_old.params:
+        np.testing.assert_allclose(np.asarray(d_new.params[name]), np.asarray(d_old.params[name]), rtol=1e-12,
+                                   err_msg=name)
