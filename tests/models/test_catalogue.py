@@ -18,6 +18,7 @@ DATA = {
     "warfarin_pk.py": datasets.warfarin,
     "warfarin_pkpd.py": datasets.warfarin,
     "lxi_1cpt_autoinh.py": datasets.lxi15029_trial,
+    "lxi_1cpt_autoinh_clint.py": datasets.lxi15029_trial,
     "lxi_1cpt_linear.py": datasets.lxi15029_trial,
     "lxi_1cpt_mm.py": datasets.lxi15029_trial,
     "lxi_1cpt_mm_linear.py": datasets.lxi15029_trial,
