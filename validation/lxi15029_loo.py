@@ -25,7 +25,10 @@ checkpoints to OUT/.RUN.chain<i>.state.npz and its folder away. Once the true st
 other candidate are fitted it writes OUT/loo-<settings>-<k>models.csv (``popkin.diagnostics.loo_table(by="subject")``)
 (and loo-by-observation-<settings>-<k>models.csv) and OUT/coverage-<settings>-<k>models.csv (the 90 % intervals of the typical values, IIV
 SDs and residual SDs of ``lxi_1cpt_autoinh`` against ``popkin.datasets.lxi15029.POPULATION``),
-and prints them.
+and prints them. ``lxi_1cpt_autoinh_clint`` (the same model family, IIV on CLINT = VM/KM
+and VM) gets its coverage in the true model's terms (``in_true_terms``) in
+OUT/coverage-clint-<settings>.csv; when it is fitted without ``lxi_1cpt_autoinh`` its
+settings name the files, prefixed ``clint-``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("lxi_1cpt_linear", "lxi_2cpt_linear", "lxi_1cpt_mm_linear", "lxi_1cpt_autoinh", "lxi_1cpt_autoinh_clint")
 TRUE_STRUCTURE = "lxi_1cpt_autoinh"
+# the same model family with the IIV of VM and KM on CLINT = VM/KM and VM (correlated)
+TRUE_STRUCTURE_CLINT = "lxi_1cpt_autoinh_clint"
 
 
 def _chain_file(folder: Path, index: int) -> Path:
@@ -197,6 +202,31 @@ def coverage_table(post, truth, patients=None):
     return pd.DataFrame(rows).set_index("parameter")
 
 
+def in_true_terms(result):
+    """The parameter table of a ``lxi_1cpt_autoinh_clint`` fit (``result``: its FitResult)
+    with the rows the true model's coverage needs added, from the draws: KM = VM/CLINT and
+    omega_KM, the SD of eta_VM - eta_CLINT,
+    omega_KM^2 = omega_CLINT^2 + omega_VM^2 - 2 rho omega_CLINT omega_VM (rho: their
+    correlation); median, 90 % interval, R-hat and ESS over the chains as the table has
+    them."""
+    import arviz as az
+    import numpy as np
+    import pandas as pd
+
+    post = result.idata.posterior
+    oc, ov = (post["omega"].sel(iiv=p).values for p in ("CLINT", "VM"))
+    rho = post["corr_iiv"].sel(iiv="CLINT", iiv_bis="VM").values
+    derived = {"KM": ("typical", "mg/L", post["VM"].values / post["CLINT"].values),
+               "omega_KM": ("IIV", "log-SD", np.sqrt(oc ** 2 + ov ** 2 - 2 * rho * oc * ov))}
+    rows = []
+    for name, (kind, unit, a) in derived.items():
+        rows.append({"parameter": name, "kind": kind, "unit": unit, "median": float(np.median(a)),
+                     "q05": float(np.quantile(a, 0.05)), "q95": float(np.quantile(a, 0.95)),
+                     "rhat": float(az.rhat(a)), "ess_bulk": float(az.ess(a)),
+                     "ess_tail": float(az.ess(a, method="tail"))})
+    return pd.concat([result.table, pd.DataFrame(rows).set_index("parameter")])
+
+
 def compare(out: Path, names: list[str]) -> None:
     """LOO by subject over the fitted candidates ``names``, and the coverage of the truth
     (files tagged with the true structure's settings and the number of candidates)."""
@@ -209,7 +239,8 @@ def compare(out: Path, names: list[str]) -> None:
                     for k in ("chains", "warmup", "draws", "seed", "max_tree_depth", "parameterization", "dense_mass",
                               "init_mass", "fixed_mass", "jitter", "restart_from")}
                 for n in names}
-    s = settings[TRUE_STRUCTURE]
+    reference = TRUE_STRUCTURE if TRUE_STRUCTURE in names else TRUE_STRUCTURE_CLINT
+    s = settings[reference]
     tag = f"{s['chains']}x{s['warmup']}x{s['draws']}{'-' + s['parameterization'] if s['parameterization'] else ''}-{len(names)}models"
     if s.get("dense_mass") not in (None, "diagonal"):
         tag = tag.replace("models", f"models-mass-{s['dense_mass']}".replace("/", "_"))
@@ -220,6 +251,8 @@ def compare(out: Path, names: list[str]) -> None:
     if s.get("restart_from"):
         tag += f"-restart-{s['restart_from']}"
     tag = tag.replace(",", "+")
+    if reference != TRUE_STRUCTURE:
+        tag = f"clint-{tag}"
     loo_path, cov_path = out / f"loo-{tag}.csv", out / f"coverage-{tag}.csv"
     if loo_path.exists() or cov_path.exists():
         print(f"{loo_path} / {cov_path} exist already: not recomputed (nothing is overwritten)")
@@ -234,11 +267,20 @@ def compare(out: Path, names: list[str]) -> None:
     by_obs = loo_table(fits, by="observation")
     by_obs.to_csv(out / f"loo-by-observation-{tag}.csv", float_format="%.4g")
     print(by_obs.drop(columns="warning").to_string(float_format="%.2f"))
-    coverage = coverage_table(fits[TRUE_STRUCTURE].table, lxi15029.POPULATION, datasets.lxi15029_trial().truth)
-    coverage.to_csv(cov_path, float_format="%.5g")
     print(table.to_string(float_format="%.2f"))
-    print(coverage.to_string(float_format="%.4g"))
-    print(f"wrote {loo_path} and {cov_path}")
+    patients = datasets.lxi15029_trial().truth
+    # the coverage of each fitted form of the true model; the reference's file is cov_path
+    other = out / f"coverage-clint-{tag}.csv"
+    for name, path in ((TRUE_STRUCTURE, cov_path), (TRUE_STRUCTURE_CLINT, other if reference == TRUE_STRUCTURE else cov_path)):
+        if name not in fits or path.exists():
+            continue
+        post = fits[name].table if name == TRUE_STRUCTURE else in_true_terms(fits[name])
+        coverage = coverage_table(post, lxi15029.POPULATION, patients)
+        coverage.to_csv(path, float_format="%.5g")
+        print(f"{name}:")
+        print(coverage.to_string(float_format="%.4g"))
+        print(f"wrote {path}")
+    print(f"wrote {loo_path}")
 
 
 def main(argv=None) -> int:
@@ -298,7 +340,7 @@ def main(argv=None) -> int:
         fit_one(name, folder, args)
     fitted = [n for n in CANDIDATES if (args.out / n / "posterior.nc").is_file()]
     missing = [n for n in CANDIDATES if n not in fitted]
-    if TRUE_STRUCTURE in fitted and len(fitted) > 1:
+    if {TRUE_STRUCTURE, TRUE_STRUCTURE_CLINT} & set(fitted) and len(fitted) > 1:
         compare(args.out, fitted)
     if missing:
         print(f"not fitted yet: {', '.join(missing)} (run again to fit them and compare all)", flush=True)

@@ -194,3 +194,40 @@ def test_the_clint_candidate_is_the_true_structure_reparameterised():
     for name in d_old.params:
         np.testing.assert_allclose(np.asarray(d_new.params[name]), np.asarray(d_old.params[name]), rtol=1e-12,
                                    err_msg=name)
+
+
+def test_the_clint_fit_is_reported_in_the_true_models_terms():
+    """validation/lxi15029_loo.py's ``in_true_terms`` adds KM = VM/CLINT and omega_KM to
+    a clint fit's table. Draws built from omega_VM and omega_KM (omega_CLINT their
+    hypotenuse, rho = omega_VM / omega_CLINT) give back omega_KM's own quantiles (rtol
+    1e-12) and R-hat (1e-3), and KM's are those of VM/CLINT."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import arviz as az
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("lxi_loo", ROOT / "validation" / "lxi15029_loo.py")
+    loo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loo)
+    rng = np.random.default_rng(11)
+    shape = (2, 50)
+    o_vm, o_km = rng.uniform(0.05, 0.5, shape), rng.uniform(0.05, 0.5, shape)
+    o_clint = np.hypot(o_vm, o_km)
+    rho = o_vm / o_clint
+    omega = np.stack([o_clint, o_vm, *(np.full(shape, 0.3) for _ in range(3))], axis=-1)
+    corr = np.zeros(shape + (5, 5)) + np.eye(5)
+    corr[..., 0, 1] = corr[..., 1, 0] = rho
+    vm, clint = rng.lognormal(np.log(31), 0.1, shape), rng.lognormal(np.log(17), 0.1, shape)
+    iiv = ["CLINT", "VM", "V", "KA", "CL"]
+    idata = az.from_dict(posterior={"VM": vm, "CLINT": clint, "omega": omega, "corr_iiv": corr},
+                         coords={"iiv": iiv, "iiv_bis": iiv}, dims={"omega": ["iiv"], "corr_iiv": ["iiv", "iiv_bis"]})
+    table = pd.DataFrame({"kind": ["typical"], "median": [31.0]}, index=pd.Index(["VM"], name="parameter"))
+    out = loo.in_true_terms(SimpleNamespace(idata=idata, table=table))
+    assert list(out.index) == ["VM", "KM", "omega_KM"]
+    for name, draws in (("omega_KM", o_km), ("KM", vm / clint)):
+        q05, median, q95 = np.quantile(draws, [0.05, 0.5, 0.95])
+        assert (out.loc[name, "q05"], out.loc[name, "median"], out.loc[name, "q95"]) == pytest.approx(
+            (q05, median, q95), rel=1e-12), name
+        # R-hat to 1e-3: its folded part ranks |x - median|, which rounding at 1e-16 reorders near ties
+        assert out.loc[name, "rhat"] == pytest.approx(float(az.rhat(draws)), rel=1e-3)
