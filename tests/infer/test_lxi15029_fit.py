@@ -19,7 +19,12 @@ converged. Both put LOO ahead of both linear models by about 360 (SE 21-37) and 
 inside). A third run restarted the depth-6 chains with the covariance of their draws as
 metric (2 x 75 + 160, about 108 minutes): every typical value at R-hat <= 1.010, all 17
 true values covered, LOO ahead by 360 (SE 21), but omega_VM and omega_KM at R-hat
-1.11-1.12 (ESS 12-13): the data hardly separate the IIV of KM from that of VM. The
+1.11-1.12 (ESS 12-13): the data hardly separate the IIV of KM from that of VM.
+On 2026-12-05 the split was measured (validation/lxi15029_omega_split.py): the IIV of
+CLINT = VM/KM, sqrt(omega_VM^2 + omega_KM^2), has R-hat 1.025, its split between VM
+and KM 1.19; a second restart made the split worse (R-hat 2.05). The same model with
+IIV on CLINT and VM (models/lxi_1cpt_autoinh_clint.py, checked below to be the same
+family) is being fitted from committed checkpoints. The
 runs, their tables and how to extend the last one from its committed checkpoints are
 in docs/lxi15029-virtual-trial.md ("Run of 2026-12-04" and after);
 ``python validation/lxi15029_loo.py --out DIR`` makes them.
