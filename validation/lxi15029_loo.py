@@ -209,9 +209,10 @@ def in_true_terms(result):
     omega_KM^2 = omega_CLINT^2 + omega_VM^2 - 2 rho omega_CLINT omega_VM (rho: their
     correlation); median, 90 % interval, R-hat and ESS over the chains as the table has
     them."""
-    import arviz as az
     import numpy as np
     import pandas as pd
+
+    from popkin.infer.table import draw_summary
 
     post = result.idata.posterior
     oc, ov = (post["omega"].sel(iiv=p).values for p in ("CLINT", "VM"))
@@ -220,10 +221,7 @@ def in_true_terms(result):
                "omega_KM": ("IIV", "log-SD", np.sqrt(oc ** 2 + ov ** 2 - 2 * rho * oc * ov))}
     rows = []
     for name, (kind, unit, a) in derived.items():
-        rows.append({"parameter": name, "kind": kind, "unit": unit, "median": float(np.median(a)),
-                     "q05": float(np.quantile(a, 0.05)), "q95": float(np.quantile(a, 0.95)),
-                     "rhat": float(az.rhat(a)), "ess_bulk": float(az.ess(a)),
-                     "ess_tail": float(az.ess(a, method="tail"))})
+        rows.append({"parameter": name, "kind": kind, "unit": unit, **draw_summary(a)})
     return pd.concat([result.table, pd.DataFrame(rows).set_index("parameter")])
 
 

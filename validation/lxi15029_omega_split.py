@@ -25,8 +25,6 @@ not, the chains' trouble is the split, which these data hardly inform.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from pathlib import Path
 
@@ -36,9 +34,10 @@ import numpy as np
 def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
     """(quantity -> (chains, draws) array, warm-up) from the checkpoints of ``run``; all
     chains cut to the shortest one's iterations."""
+    from popkin.infer.checkpoint import saved_warmup
+
     saved = [np.load(out / f".{run}.chain{i}.state.npz") for i in range(chains)]
-    options = json.loads(str(saved[0]["fingerprint"]))["options"]
-    warmup = int(re.search(r"\bwarmup=(\d+)", options).group(1))
+    warmup = saved_warmup(saved[0])
     done = min(int(s["done"]) for s in saved)
     if done < warmup + 4:
         raise SystemExit(f"{run}: {done} iterations, fewer than 4 after the warm-up of {warmup}")
@@ -50,16 +49,15 @@ def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
 
 
 def split_table(draws: dict, truth: dict, realised: dict):
-    import arviz as az
     import pandas as pd
+
+    from popkin.infer.table import draw_summary
 
     rows = []
     for name, a in draws.items():
-        lo, mid, hi = np.quantile(a, [0.05, 0.5, 0.95])
-        rows.append({"quantity": name, "median": mid, "q05": lo, "q95": hi, "rhat": float(az.rhat(a)),
-                     "ess_bulk": float(az.ess(a)), "ess_tail": float(az.ess(a, method="tail")),
-                     "truth": truth[name], "realised": realised[name],
-                     "covered": bool(lo <= truth[name] <= hi)})
+        row = draw_summary(a)
+        rows.append({"quantity": name, **row, "truth": truth[name], "realised": realised[name],
+                     "covered": bool(row["q05"] <= truth[name] <= row["q95"])})
     return pd.DataFrame(rows).set_index("quantity")
 
 

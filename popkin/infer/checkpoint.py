@@ -52,6 +52,12 @@ def _fingerprint(problem: Problem, options: NUTSOptions, start=None, inverse_mas
     return json.dumps(out, sort_keys=True)
 
 
+def saved_warmup(saved) -> int:
+    """The warm-up length of the run a checkpoint (``np.load`` of a ``run_chain`` file)
+    belongs to, read from its fingerprint."""
+    return int(re.search(r"\bwarmup=(\d+)", json.loads(str(saved["fingerprint"]))["options"]).group(1))
+
+
 def _same_run(saved: str, current: str) -> bool:
     """Two fingerprints of one chain: equal but for the number of draws. After warm-up
     numpyro's kernel does not depend on it, so a finished chain is extended by asking
@@ -188,7 +194,7 @@ def restart_point(problem: Problem, options: NUTSOptions, paths) -> tuple[list[d
             raise FitError(f"restart: {path} moved in other coordinates "
                            f"({coords.group(1) if coords else '?'}): pass parameterization="
                            f"{coords.group(1) if coords else '...'} so that its draws and metric fit this run")
-        warmup = int(re.search(r"\bwarmup=(\d+)", earlier["options"]).group(1))
+        warmup = saved_warmup(saved)
         done = int(saved["done"])
         if done < warmup + 2:
             raise FitError(f"restart: {path} holds {done} iterations, fewer than 2 after its warm-up of {warmup}")

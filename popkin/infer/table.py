@@ -33,6 +33,15 @@ def cv_percent(omega):
     return 100.0 * np.sqrt(np.expm1(np.asarray(omega, dtype=float) ** 2))
 
 
+def draw_summary(draws) -> dict:
+    """Median, 90 % equal-tailed interval, R-hat and bulk/tail ESS of one quantity's
+    draws (chains, draws), as the parameter table reports them: for quantities derived
+    from the posterior after the fit (e.g. KM = VM/CLINT)."""
+    a = np.asarray(draws, dtype=float)
+    return {"median": float(np.median(a)), "q05": float(np.quantile(a, 0.05)), "q95": float(np.quantile(a, 0.95)),
+            "rhat": float(az.rhat(a)), "ess_bulk": float(az.ess(a)), "ess_tail": float(az.ess(a, method="tail"))}
+
+
 def _rows(model: PopulationModel, posterior) -> list[tuple[str, str, str, object]]:
     """(row name, kind, unit, selector) where selector picks the draws from ``posterior``."""
     rows = [(n, "typical", model.parameters[n].unit, (n, {})) for n in model.thetas]
