@@ -15,6 +15,11 @@ warm-up length is read from their fingerprint) and writes OUT/omega-split-RUN-<d
 - angle = atan2(omega_KM, omega_VM) in degrees: how that IIV is split between VM
   (0) and KM (90).
 
+A run of ``lxi_1cpt_autoinh_clint`` (IIV on CLINT and VM, correlated; recognised by its
+CLINT coordinate) is read in the same terms: radius = omega_CLINT, omega_KM the SD of
+eta_VM - eta_CLINT, and one more row, rho, the correlation of eta_CLINT with eta_VM
+(truth omega_VM / radius = 0.707).
+
 Each row has the posterior median, 90 % interval, R-hat and bulk/tail ESS over the
 chains (arviz), the value the trial was simulated with (``lxi15029.POPULATION``: 0.3 and
 0.3, hence radius 0.424 and angle 45) and the one its 24 patients realised (the SD of
@@ -41,9 +46,19 @@ def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
     done = min(int(s["done"]) for s in saved)
     if done < warmup + 4:
         raise SystemExit(f"{run}: {done} iterations, fewer than 4 after the warm-up of {warmup}")
-    # the sampler's coordinate is log omega, in the order of IIV(("VM", "KM", "V", "KA", "CL"))
+    # the sampler's coordinate is log omega, in the order of the model's IIV
     omega = np.exp(np.stack([s["draws/z/omega"][warmup:done] for s in saved]))
-    vm, km, cl = omega[..., 0], omega[..., 1], omega[..., 4]
+    cl = omega[..., 4]
+    if "draws/z/CLINT" in saved[0].files:
+        # lxi_1cpt_autoinh_clint: IIV(("CLINT", "VM"), ...) correlated, then V, KA, CL.
+        # A 2 x 2 LKJ Cholesky factor's one unconstrained coordinate x gives rho = tanh(x).
+        clint, vm = omega[..., 0], omega[..., 1]
+        rho = np.tanh(np.stack([s["draws/z/L_iiv1"][warmup:done, 0] for s in saved]))
+        # eta_KM = eta_VM - eta_CLINT
+        km = np.sqrt(np.maximum(clint ** 2 + vm ** 2 - 2 * rho * clint * vm, 0.0))
+        return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": clint,
+                "angle": np.degrees(np.arctan2(km, vm)), "rho": rho}, warmup
+    vm, km = omega[..., 0], omega[..., 1]            # IIV(("VM", "KM", "V", "KA", "CL"))
     return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": np.hypot(vm, km),
             "angle": np.degrees(np.arctan2(km, vm))}, warmup
 
@@ -54,16 +69,16 @@ def split_table(draws: dict, truth: dict, realised: dict):
     from popkin.infer.table import draw_summary
 
     rows = []
-    for name, a in draws.items():
+    for name, a in draws.items():           # rho only for a run of the clint candidate
         row = draw_summary(a)
         rows.append({"quantity": name, **row, "truth": truth[name], "realised": realised[name],
                      "covered": bool(row["q05"] <= truth[name] <= row["q95"])})
     return pd.DataFrame(rows).set_index("quantity")
 
 
-def _pair(vm: float, km: float, cl: float) -> dict:
+def _pair(vm: float, km: float, cl: float, rho: float) -> dict:
     return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": float(np.hypot(vm, km)),
-            "angle": float(np.degrees(np.arctan2(km, vm)))}
+            "angle": float(np.degrees(np.arctan2(km, vm))), "rho": rho}
 
 
 def reference_values() -> tuple[dict, dict]:
@@ -75,8 +90,14 @@ def reference_values() -> tuple[dict, dict]:
 
     om = lxi15029.POPULATION.omega
     patients = datasets.lxi15029_trial().truth
-    sd = {k: float(np.log(patients[k].to_numpy(dtype=float)).std(ddof=1)) for k in ("VM", "KM", "CL")}
-    return _pair(om["VM"], om["KM"], om["CL"]), _pair(sd["VM"], sd["KM"], sd["CL"])
+    log = {k: np.log(patients[k].to_numpy(dtype=float)) for k in ("VM", "KM", "CL")}
+    sd = {k: float(v.std(ddof=1)) for k, v in log.items()}
+    # rho: the correlation of eta_CLINT = eta_VM - eta_KM with eta_VM, independent eta_VM
+    # and eta_KM in the simulation: omega_VM / radius
+    truth_rho = om["VM"] / float(np.hypot(om["VM"], om["KM"]))
+    realised_rho = float(np.corrcoef(log["VM"] - log["KM"], log["VM"])[0, 1])
+    return (_pair(om["VM"], om["KM"], om["CL"], truth_rho),
+            _pair(sd["VM"], sd["KM"], sd["CL"], realised_rho))
 
 
 def main(argv=None) -> int:
