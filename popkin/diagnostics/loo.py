@@ -73,7 +73,8 @@ def loo_table(fits: Mapping[str, object], by: str = "observation") -> pd.DataFra
                      "looic": -2.0 * float(res.elpd_loo), "n_data": int(res.n_data_points),
                      "max_pareto_k": float(k.max()), "good_k": good, "n_high_k": high,
                      "warning": (f"{high} of {k.size} {by}s have Pareto k > {good:.2f}: the LOO estimate is "
-                                 f"unreliable; compare by='subject' or use K-fold CV" if high else "")})
+                                 f"unreliable; check it by K-fold cross-validation (refits leaving out groups of subjects)"
+                                 if high else "")})
     table = pd.DataFrame(rows).set_index("model")
     if compared is not None:
         table = table.join(compared[["rank", "elpd_diff", "dse", "weight"]])

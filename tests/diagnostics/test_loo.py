@@ -73,7 +73,7 @@ def test_pareto_k_warning_on_an_influential_observation():
     fit = normal_mean_fit(y, ids=np.arange(1, 6))
     table = loo_table({"outlier": fit})
     assert table.loc["outlier", "n_high_k"] >= 1
-    assert "Pareto k" in pareto_k_warnings(table)[0]
+    assert "Pareto k" in pareto_k_warnings(table)[0] and "K-fold" in table.loc["outlier", "warning"]
 
 
 def test_loo_needs_draws():
