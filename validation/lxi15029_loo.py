@@ -202,6 +202,14 @@ def coverage_table(post, truth, patients=None):
     return pd.DataFrame(rows).set_index("parameter")
 
 
+def omega_km(omega_clint, omega_vm, rho):
+    """omega_KM of the clint form: the SD of eta_KM = eta_VM - eta_CLINT, from the two
+    IIV SDs and their correlation rho (arrays of draws); clipped at 0 against rounding."""
+    import numpy as np
+
+    return np.sqrt(np.maximum(omega_clint ** 2 + omega_vm ** 2 - 2 * rho * omega_clint * omega_vm, 0.0))
+
+
 def in_true_terms(result):
     """The parameter table of a ``lxi_1cpt_autoinh_clint`` fit (``result``: its FitResult)
     with the rows the true model's coverage needs added, from the draws: KM = VM/CLINT and
@@ -218,7 +226,7 @@ def in_true_terms(result):
     oc, ov = (post["omega"].sel(iiv=p).values for p in ("CLINT", "VM"))
     rho = post["corr_iiv"].sel(iiv="CLINT", iiv_bis="VM").values
     derived = {"KM": ("typical", "mg/L", post["VM"].values / post["CLINT"].values),
-               "omega_KM": ("IIV", "log-SD", np.sqrt(oc ** 2 + ov ** 2 - 2 * rho * oc * ov))}
+               "omega_KM": ("IIV", "log-SD", omega_km(oc, ov, rho))}
     rows = []
     for name, (kind, unit, a) in derived.items():
         rows.append({"parameter": name, "kind": kind, "unit": unit, **draw_summary(a)})

@@ -36,6 +36,16 @@ from pathlib import Path
 import numpy as np
 
 
+def _loo_script():
+    """validation/lxi15029_loo.py, whose ``omega_km`` this script shares."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lxi15029_loo", Path(__file__).with_name("lxi15029_loo.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
     """(quantity -> (chains, draws) array, warm-up) from the checkpoints of ``run``; all
     chains cut to the shortest one's iterations."""
@@ -50,12 +60,15 @@ def omega_draws(out: Path, run: str, chains: int = 2) -> tuple[dict, int]:
     omega = np.exp(np.stack([s["draws/z/omega"][warmup:done] for s in saved]))
     cl = omega[..., 4]
     if "draws/z/CLINT" in saved[0].files:
-        # lxi_1cpt_autoinh_clint: IIV(("CLINT", "VM"), ...) correlated, then V, KA, CL.
-        # A 2 x 2 LKJ Cholesky factor's one unconstrained coordinate x gives rho = tanh(x).
+        # lxi_1cpt_autoinh_clint: IIV(("CLINT", "VM"), ...) correlated, then V, KA, CL;
+        # rho from the sampled coordinate of the LKJ Cholesky factor, by numpyro's transform
+        from numpyro.distributions import constraints
+        from numpyro.distributions.transforms import biject_to
+
         clint, vm = omega[..., 0], omega[..., 1]
-        rho = np.tanh(np.stack([s["draws/z/L_iiv1"][warmup:done, 0] for s in saved]))
-        # eta_KM = eta_VM - eta_CLINT
-        km = np.sqrt(np.maximum(clint ** 2 + vm ** 2 - 2 * rho * clint * vm, 0.0))
+        x = np.stack([s["draws/z/L_iiv1"][warmup:done] for s in saved])
+        rho = np.asarray(biject_to(constraints.corr_cholesky)(x))[..., 1, 0]
+        km = _loo_script().omega_km(clint, vm, rho)
         return {"omega_VM": vm, "omega_KM": km, "omega_CL": cl, "radius": clint,
                 "angle": np.degrees(np.arctan2(km, vm)), "rho": rho}, warmup
     vm, km = omega[..., 0], omega[..., 1]            # IIV(("VM", "KM", "V", "KA", "CL"))
